@@ -1,0 +1,5 @@
+import sys
+
+from llmops.cli import main
+
+sys.exit(main())
