@@ -7,6 +7,7 @@ uses it) when serialised, and accept either spelling when parsed.
 from llmops.models.ab import (
     ABMetric,
     ABMetrics,
+    ABResultQuality,
     ABTest,
     ABTestResult,
     ABVariant,
@@ -53,6 +54,7 @@ from llmops.models.settings import BreakerEvent, BreakerState, LLMSettings, Secr
 __all__ = [
     "ABMetric",
     "ABMetrics",
+    "ABResultQuality",
     "ABTest",
     "ABTestResult",
     "ABVariant",

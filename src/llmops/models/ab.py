@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, Field, model_validator
 
 from llmops.models.common import (
     INT4_MAX,
@@ -27,9 +28,11 @@ from llmops.models.common import (
 __all__ = [
     "ABMetric",
     "ABMetrics",
+    "ABResultQuality",
     "ABTest",
     "ABTestResult",
     "ABVariant",
+    "QualityScore",
     "TrafficSplit",
     "VariantConfig",
 ]
@@ -59,11 +62,15 @@ class ABVariant(Document):
 class TrafficSplit(Document):
     """``traffic_split`` (the seed leaves its shape open; this is llmops's definition).
 
-    * ``coverage``: share of eligible units enrolled, 0..1. Raising it never moves an
-      enrolled unit (GrowthBook bucket ranges start at fixed points).
-    * ``unitKey``: which identifier is hashed, ``session`` (``session_id``) or ``user``.
+    * ``coverage``: share of eligible units enrolled, 0..1 (default 1). Raising it never moves
+      an enrolled unit (GrowthBook bucket ranges start at fixed points); units outside the
+      coverage are served the environment's default config and recorded nowhere.
+    * ``unitKey``: which identifier is hashed, ``session`` (``session_id``, default) or ``user``
+      (``user_id``). A call without that identifier is not enrolled.
     * ``hashSeed``: the hash seed; the test's id when absent.
     * ``hashVersion``: GrowthBook hashing version, 2 (default) or 1 (legacy).
+    * ``weights``: optional ``{variant id: percent}``; when present it must name exactly the
+      variants and repeat their ``weight`` (the variants' weights are what assignment uses).
     """
 
     coverage: Annotated[float, Field(ge=0.0, le=1.0)] = 1.0
@@ -72,6 +79,7 @@ class TrafficSplit(Document):
         default=None, alias="hashSeed"
     )
     hash_version: Literal[1, 2] = Field(default=2, alias="hashVersion")
+    weights: dict[str, Annotated[float, Field(gt=0, le=100)]] | None = None
 
 
 class ABMetrics(Document):
@@ -103,8 +111,8 @@ class ABTest(Row):
     environment: Environment
     variants: list[ABVariant] = Field(min_length=2)
     traffic_split: TrafficSplit = Field(default_factory=TrafficSplit)
-    start_date: datetime
-    end_date: datetime | None = None
+    start_date: AwareDatetime
+    end_date: AwareDatetime | None = None
     is_active: bool = True
     metrics: ABMetrics
     created_at: datetime | None = None
@@ -119,9 +127,40 @@ class ABTest(Row):
         total = math.fsum(v.weight for v in self.variants)
         if abs(total - 100.0) > 1e-6:
             raise ValueError(f"variants: weights add up to {total:g}, they must add up to 100")
+        split = self.traffic_split.weights
+        if split is not None:
+            if set(split) != set(ids):
+                raise ValueError(
+                    f"traffic_split.weights: names variants {sorted(split)}, "
+                    f"but the test's variants are {sorted(ids)}"
+                )
+            for v in self.variants:
+                if abs(split[v.id] - v.weight) > 1e-9:
+                    raise ValueError(
+                        f"traffic_split.weights.{v.id}: {split[v.id]:g} differs from "
+                        f"variants[{v.id}].weight {v.weight:g}"
+                    )
         if self.end_date is not None and self.end_date <= self.start_date:
             raise ValueError("end_date: must be after start_date")
         return self
+
+    def weight_fractions(self) -> list[float]:
+        """The variants' weights as fractions of 1, in variant order."""
+        return [v.weight / 100.0 for v in self.variants]
+
+    def hash_seed(self) -> str:
+        """``traffic_split.hashSeed``, or the test's id."""
+        if self.traffic_split.hash_seed is not None:
+            return self.traffic_split.hash_seed
+        if self.id is None:
+            raise ValueError("id: a test without an id (not yet stored) has no default hash seed")
+        return str(self.id)
+
+    def running_at(self, now: datetime) -> bool:
+        """Active, started (``start_date <= now``) and not ended (``now < end_date``)."""
+        if not self.is_active or now < self.start_date:
+            return False
+        return self.end_date is None or now < self.end_date
 
 
 class ABTestResult(Row):
@@ -145,3 +184,25 @@ class ABTestResult(Row):
     success: bool
     error_message: str | None = None
     created_at: datetime | None = None
+
+
+def _round3(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.001"), rounding=ROUND_HALF_EVEN)
+
+
+QualityScore = Annotated[
+    Decimal, Field(ge=0, le=1, allow_inf_nan=False), AfterValidator(_round3)
+]
+"""``NUMERIC(4,3) CHECK (score BETWEEN 0 AND 1)``: a score in [0, 1], rounded to 3 places."""
+
+
+class ABResultQuality(Row):
+    """A row of ``ab_result_quality`` (sql/003): the host's quality score of one result.
+
+    Keyed by the result's id without a foreign key, so a score may arrive before the
+    background writer has flushed the result row itself.
+    """
+
+    result_id: UUID
+    score: QualityScore
+    recorded_at: datetime | None = None

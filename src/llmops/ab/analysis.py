@@ -1,0 +1,373 @@
+"""``analyze(store, test)``: per-variant aggregates in SQL, then the statistics of :mod:`.stats`.
+
+One query returns one row per variant (counts, sums, sample variances, latency percentiles);
+no result row is pulled into Python. Metric definitions:
+
+* ``cost``: mean ``estimated_cost`` (USD) over results that have one (failed calls included:
+  a variant that fails expensively costs more); lower is better;
+* ``speed``: mean ``processing_time`` (ms) over successful results; lower is better;
+  ``p50``/``p95`` latency are over the same rows;
+* ``success_rate``: share of results with ``success``; higher is better;
+* ``quality``: mean host-given score (``ab_result_quality``) over scored results; higher is
+  better.
+
+Every treatment variant is compared with the control (the first variant) on every tracked
+metric; Holm's method adjusts the p-values of all those comparisons together, and a comparison
+is significant when its adjusted p-value is below ``1 - confidenceLevel/100``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+from uuid import UUID
+
+from psycopg.rows import dict_row
+from pydantic import BaseModel, ConfigDict
+
+from llmops.ab.stats import (
+    TestResult,
+    holm_adjust,
+    srm_p_value,
+    two_proportion_test,
+    welch_test,
+)
+from llmops.errors import NotFound
+from llmops.models import ABMetric, ABTest
+from llmops.store import PostgresStore
+
+__all__ = [
+    "SRM_THRESHOLD",
+    "ABReport",
+    "Comparison",
+    "Progress",
+    "Recommendation",
+    "SRMCheck",
+    "VariantAggregate",
+    "VariantSummary",
+    "aggregate",
+    "analyze",
+    "build_report",
+    "report_json",
+]
+
+SRM_THRESHOLD = 0.001
+"""A sample ratio mismatch is flagged when the chi-square p-value is below this."""
+
+LOWER_IS_BETTER: dict[str, bool] = {
+    "cost": True,
+    "speed": True,
+    "success_rate": False,
+    "quality": False,
+}
+
+_AGGREGATE_SQL = """
+SELECT r.variant_id,
+       count(*) AS n,
+       count(*) FILTER (WHERE r.success) AS successes,
+       count(r.estimated_cost) AS cost_n,
+       avg(r.estimated_cost::float8) AS cost_mean,
+       var_samp(r.estimated_cost::float8) AS cost_var,
+       count(r.processing_time) FILTER (WHERE r.success) AS speed_n,
+       avg(r.processing_time::float8) FILTER (WHERE r.success) AS speed_mean,
+       var_samp(r.processing_time::float8) FILTER (WHERE r.success) AS speed_var,
+       percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY r.processing_time)
+           FILTER (WHERE r.success) AS latency_pct,
+       avg(r.total_tokens::float8) AS tokens_mean,
+       count(q.score) AS quality_n,
+       avg(q.score::float8) AS quality_mean,
+       var_samp(q.score::float8) AS quality_var
+FROM ab_test_results r
+LEFT JOIN ab_result_quality q ON q.result_id = r.id
+WHERE r.test_id = %s
+GROUP BY r.variant_id
+"""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class VariantAggregate(_Frozen):
+    """What the database returns for one variant (sample variances, not deviations)."""
+
+    variant_id: str
+    n: int = 0
+    successes: int = 0
+    cost_n: int = 0
+    cost_mean: float | None = None
+    cost_var: float | None = None
+    speed_n: int = 0
+    speed_mean: float | None = None
+    speed_var: float | None = None
+    latency_p50: float | None = None
+    latency_p95: float | None = None
+    tokens_mean: float | None = None
+    quality_n: int = 0
+    quality_mean: float | None = None
+    quality_var: float | None = None
+
+    def moments(self, metric: ABMetric) -> tuple[int, float, float] | None:
+        """``(n, mean, variance)`` of a mean metric (None without data)."""
+        n, mean, var = {
+            "cost": (self.cost_n, self.cost_mean, self.cost_var),
+            "speed": (self.speed_n, self.speed_mean, self.speed_var),
+            "quality": (self.quality_n, self.quality_mean, self.quality_var),
+        }[metric]
+        if n == 0 or mean is None:
+            return None
+        return (n, mean, var if var is not None else 0.0)
+
+    def value(self, metric: ABMetric) -> float | None:
+        if metric == "success_rate":
+            return self.successes / self.n if self.n else None
+        m = self.moments(metric)
+        return m[1] if m else None
+
+
+class VariantSummary(_Frozen):
+    variant_id: str
+    name: str
+    provider: str
+    model: str
+    weight: float
+    n: int
+    success_rate: float | None
+    mean_cost: float | None
+    mean_latency_ms: float | None
+    p50_latency_ms: float | None
+    p95_latency_ms: float | None
+    mean_tokens: float | None
+    mean_quality: float | None
+    quality_n: int
+
+
+class Comparison(_Frozen):
+    variant_id: str
+    control_id: str
+    metric: ABMetric
+    control_value: float | None
+    variant_value: float | None
+    effect: float | None
+    relative_effect: float | None
+    ci: tuple[float, float] | None
+    p_value: float | None
+    p_value_adjusted: float | None
+    significant: bool
+    better: bool | None
+    """True when the variant is better than the control on this metric (None: no effect)."""
+
+
+class SRMCheck(_Frozen):
+    p_value: float | None
+    mismatch: bool
+    observed: dict[str, int]
+    expected_share: dict[str, float]
+
+
+class Progress(_Frozen):
+    sample_size: int
+    """``metrics.sampleSize``: results needed in every variant."""
+    min_variant_n: int
+    fraction: float
+    reached: bool
+
+
+class Recommendation(_Frozen):
+    status: Literal["winner", "no_significant_difference", "insufficient_data", "srm_mismatch"]
+    metric: ABMetric
+    winner: str | None
+    reason: str
+
+
+class ABReport(_Frozen):
+    test_id: UUID
+    test_name: str
+    primary_metric: ABMetric
+    confidence_level: float
+    srm: SRMCheck
+    progress: Progress
+    variants: list[VariantSummary]
+    comparisons: list[Comparison]
+    recommendation: Recommendation
+
+
+def aggregate(store: PostgresStore, test_id: UUID) -> dict[str, VariantAggregate]:
+    """One :class:`VariantAggregate` per variant id found in ``ab_test_results``."""
+    with store.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(_AGGREGATE_SQL, (test_id,))
+        rows = cur.fetchall()
+    out: dict[str, VariantAggregate] = {}
+    for row in rows:
+        pct = row.pop("latency_pct") or [None, None]
+        out[row["variant_id"]] = VariantAggregate(**row, latency_p50=pct[0], latency_p95=pct[1])
+    return out
+
+
+def _compare(
+    metric: ABMetric, control: VariantAggregate, other: VariantAggregate, confidence: float
+) -> TestResult:
+    if metric == "success_rate":
+        return two_proportion_test(
+            (control.successes, control.n), (other.successes, other.n), confidence
+        )
+    a, b = control.moments(metric), other.moments(metric)
+    if a is None or b is None:
+        return TestResult(None, None, None, None)
+    return welch_test(a, b, confidence)
+
+
+def build_report(test: ABTest, aggregates: dict[str, VariantAggregate]) -> ABReport:
+    """The report of ``test`` from its per-variant aggregates (pure: no I/O)."""
+    assert test.id is not None
+    metrics = test.metrics
+    confidence = metrics.confidence_level / 100.0
+    alpha = 1.0 - confidence
+    aggs = [aggregates.get(v.id) or VariantAggregate(variant_id=v.id) for v in test.variants]
+    control = aggs[0]
+
+    raw: list[tuple[VariantAggregate, ABMetric, TestResult]] = [
+        (agg, metric, _compare(metric, control, agg, confidence))
+        for agg in aggs[1:]
+        for metric in metrics.track_metrics
+    ]
+    adjusted = holm_adjust([r.p_value for _, _, r in raw])
+    comparisons = []
+    for (agg, metric, r), p_adj in zip(raw, adjusted, strict=True):
+        base = control.value(metric)
+        effect = float(r.effect) if r.effect is not None else None
+        relative = effect / base if effect is not None and base else None
+        better = None
+        if effect is not None and effect != 0:
+            better = (effect < 0) if LOWER_IS_BETTER[metric] else (effect > 0)
+        comparisons.append(
+            Comparison(
+                variant_id=agg.variant_id,
+                control_id=control.variant_id,
+                metric=metric,
+                control_value=base,
+                variant_value=agg.value(metric),
+                effect=effect,
+                relative_effect=relative,
+                ci=(float(r.ci_low), float(r.ci_high))
+                if r.ci_low is not None and r.ci_high is not None
+                else None,
+                p_value=r.p_value,
+                p_value_adjusted=p_adj,
+                significant=p_adj is not None and p_adj < alpha,
+                better=better,
+            )
+        )
+
+    weights = test.weight_fractions()
+    observed = {a.variant_id: a.n for a in aggs}
+    srm_p = srm_p_value(list(observed.values()), weights)
+    srm = SRMCheck(
+        p_value=srm_p,
+        mismatch=srm_p is not None and srm_p < SRM_THRESHOLD,
+        observed=observed,
+        expected_share={v.id: w for v, w in zip(test.variants, weights, strict=True)},
+    )
+    min_n = min(a.n for a in aggs)
+    progress = Progress(
+        sample_size=metrics.sample_size,
+        min_variant_n=min_n,
+        fraction=min(1.0, min_n / metrics.sample_size),
+        reached=min_n >= metrics.sample_size,
+    )
+    summaries = [
+        VariantSummary(
+            variant_id=v.id,
+            name=v.name,
+            provider=v.config.provider,
+            model=v.config.model,
+            weight=v.weight,
+            n=a.n,
+            success_rate=a.value("success_rate"),
+            mean_cost=a.cost_mean,
+            mean_latency_ms=a.speed_mean,
+            p50_latency_ms=a.latency_p50,
+            p95_latency_ms=a.latency_p95,
+            mean_tokens=a.tokens_mean,
+            mean_quality=a.quality_mean,
+            quality_n=a.quality_n,
+        )
+        for v, a in zip(test.variants, aggs, strict=True)
+    ]
+    return ABReport(
+        test_id=test.id,
+        test_name=test.name,
+        primary_metric=metrics.primary_metric,
+        confidence_level=metrics.confidence_level,
+        srm=srm,
+        progress=progress,
+        variants=summaries,
+        comparisons=comparisons,
+        recommendation=_recommend(
+            metrics.primary_metric, control.variant_id, comparisons, srm, progress
+        ),
+    )
+
+
+def _recommend(
+    metric: ABMetric,
+    control_id: str,
+    comparisons: list[Comparison],
+    srm: SRMCheck,
+    progress: Progress,
+) -> Recommendation:
+    primary = [c for c in comparisons if c.metric == metric]
+    if srm.mismatch:
+        return Recommendation(
+            status="srm_mismatch",
+            metric=metric,
+            winner=None,
+            reason=f"sample ratio mismatch (p={srm.p_value:.2g}): the arms do not match the "
+            "configured weights, so the comparison is not trustworthy; check the assignment",
+        )
+    if not progress.reached:
+        return Recommendation(
+            status="insufficient_data",
+            metric=metric,
+            winner=None,
+            reason=f"{progress.min_variant_n} of {progress.sample_size} results in the "
+            "smallest variant: keep the test running",
+        )
+    winners = [c for c in primary if c.significant and c.better]
+    if winners:
+        best = max(winners, key=lambda c: abs(c.effect or 0.0))
+        rel = f" ({best.relative_effect:+.1%})" if best.relative_effect is not None else ""
+        return Recommendation(
+            status="winner",
+            metric=metric,
+            winner=best.variant_id,
+            reason=f"{best.variant_id} beats {control_id} on {metric}{rel}, "
+            f"adjusted p={best.p_value_adjusted:.2g}",
+        )
+    if primary and all(c.significant and c.better is False for c in primary):
+        return Recommendation(
+            status="winner",
+            metric=metric,
+            winner=control_id,
+            reason=f"the control {control_id} beats every variant on {metric}",
+        )
+    return Recommendation(
+        status="no_significant_difference",
+        metric=metric,
+        winner=None,
+        reason=f"no variant differs significantly from {control_id} on {metric} "
+        "after Holm adjustment",
+    )
+
+
+def analyze(store: PostgresStore, test_id: UUID | str) -> ABReport:
+    """Analyse the stored results of the test with this id (:class:`NotFound` if none)."""
+    test = store.ab_tests.find(test_id)
+    if test is None:
+        raise NotFound(f"ab_test: no A/B test with id {test_id}")
+    assert test.id is not None
+    return build_report(test, aggregate(store, test.id))
+
+
+def report_json(report: ABReport) -> dict[str, Any]:
+    """The ``llmops ab report --json`` document."""
+    return report.model_dump(mode="json")
