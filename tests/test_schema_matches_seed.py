@@ -35,7 +35,19 @@ SEED_TABLES = (
 
 # What later llmops migrations add to the seed's tables, on purpose (each documented in its
 # migration). Anything else that differs is a defect.
-ALLOWED_ADDITIONS: frozenset[tuple[str, ...]] = frozenset()
+ALLOWED_ADDITIONS: frozenset[tuple[str, ...]] = frozenset(
+    {
+        # 005_config_audit.sql: changes to an active config NOTIFY watching routers (hot reload)
+        (
+            "trigger",
+            "llm_fallback_configs",
+            "notify_llm_fallback_configs_change",
+            "CREATE TRIGGER notify_llm_fallback_configs_change AFTER INSERT OR DELETE OR UPDATE "
+            "ON public.llm_fallback_configs FOR EACH ROW "
+            "EXECUTE FUNCTION notify_llm_fallback_config_change()",
+        ),
+    }
+)
 
 
 def seed_sql() -> str:

@@ -1,0 +1,147 @@
+"""Which provider names a fallback config may use, and which parameters each adapter accepts.
+
+Validation (:mod:`llmops.validation`) asks the registry before a config is stored, so a config
+that names an adapter nobody has, or passes it a parameter it ignores, is refused at apply time
+instead of at the first call.
+
+The built-in names (``openai``, ``google``) map to their adapter classes by dotted path. The
+adapter module is imported only when its parameters are asked for; adapter modules import
+their SDK lazily, so consulting the registry never needs the ``openai`` or ``gemini`` extra.
+When an adapter module is absent, the registry falls back to the parameter set recorded here.
+
+Applications that bring their own adapter register it once at start-up::
+
+    from llmops.providers.registry import register_provider
+    register_provider("anthropic", {"temperature", "max_tokens", "top_p"}, temperature_max=1.0)
+
+Registries are objects: :data:`default_registry` is the one the CLI and ``from_store`` use;
+tests and multi-tenant hosts may build their own :class:`ProviderRegistry`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from llmops.errors import ConfigError
+
+__all__ = [
+    "BUILTIN_PROVIDERS",
+    "ProviderRegistry",
+    "ProviderSpec",
+    "default_registry",
+    "register_provider",
+]
+
+log = logging.getLogger(__name__)
+
+_SAMPLING = frozenset({"temperature", "max_tokens", "top_p", "stop", "seed"})
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSpec:
+    """What validation needs to know about one adapter.
+
+    ``adapter`` is ``"module:Class"`` for adapters shipped with llmops; its class attribute
+    ``ACCEPTED_PARAMS`` wins over ``accepted_params`` once the module can be imported.
+    """
+
+    name: str
+    accepted_params: frozenset[str]
+    temperature_max: float = 2.0
+    adapter: str | None = None
+
+
+BUILTIN_PROVIDERS: tuple[ProviderSpec, ...] = (
+    ProviderSpec(
+        "openai",
+        _SAMPLING | {"presence_penalty", "frequency_penalty"},
+        adapter="llmops.providers.openai:OpenAIProvider",
+    ),
+    ProviderSpec(
+        "google",
+        _SAMPLING | {"top_k"},
+        adapter="llmops.providers.gemini:GeminiProvider",
+    ),
+)
+"""The adapters llmops ships, with the parameters they accept if their module is absent."""
+
+
+class ProviderRegistry:
+    """Provider name -> :class:`ProviderSpec`. Thread-safe; lookups resolve adapters lazily."""
+
+    def __init__(self, specs: Iterable[ProviderSpec] = BUILTIN_PROVIDERS) -> None:
+        self._lock = threading.Lock()
+        self._specs: dict[str, ProviderSpec] = {s.name: s for s in specs}
+        self._resolved: dict[str, ProviderSpec] = {}
+
+    def register(
+        self,
+        name: str,
+        accepted_params: Iterable[str],
+        *,
+        temperature_max: float = 2.0,
+    ) -> ProviderSpec:
+        """Make ``name`` a known provider accepting ``accepted_params`` (replaces a previous one)."""
+        if not name or len(name) > 50:
+            raise ConfigError(f"provider name: must be 1..50 characters, got {name!r}")
+        if not 0.0 < temperature_max <= 2.0:
+            raise ConfigError(f"temperature_max: must be in (0, 2], got {temperature_max}")
+        spec = ProviderSpec(name, frozenset(accepted_params), temperature_max)
+        with self._lock:
+            self._specs[name] = spec
+            self._resolved.pop(name, None)
+        return spec
+
+    def names(self) -> list[str]:
+        """Known provider names, sorted."""
+        with self._lock:
+            return sorted(self._specs)
+
+    def __contains__(self, name: object) -> bool:
+        with self._lock:
+            return name in self._specs
+
+    def get(self, name: str) -> ProviderSpec | None:
+        """The spec of ``name`` (with a shipped adapter's own ``ACCEPTED_PARAMS``), or None."""
+        with self._lock:
+            if name in self._resolved:
+                return self._resolved[name]
+            spec = self._specs.get(name)
+        if spec is None:
+            return None
+        resolved = _resolve(spec)
+        with self._lock:
+            if self._specs.get(name) is spec:
+                self._resolved[name] = resolved
+        return resolved
+
+
+def _resolve(spec: ProviderSpec) -> ProviderSpec:
+    """``spec`` with the adapter class's ``ACCEPTED_PARAMS`` when its module imports."""
+    if spec.adapter is None:
+        return spec
+    module_name, _, class_name = spec.adapter.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        log.debug("adapter %s not importable (%s); using recorded parameters", spec.adapter, exc)
+        return spec
+    declared = getattr(getattr(module, class_name, None), "ACCEPTED_PARAMS", None)
+    if declared is None:
+        return spec
+    return ProviderSpec(spec.name, frozenset(declared), spec.temperature_max, spec.adapter)
+
+
+default_registry = ProviderRegistry()
+"""The registry validation uses unless given another."""
+
+
+def register_provider(
+    name: str, accepted_params: Iterable[str], *, temperature_max: float = 2.0
+) -> ProviderSpec:
+    """Register a user adapter in :data:`default_registry` (see :meth:`ProviderRegistry.register`)."""
+    return default_registry.register(name, accepted_params, temperature_max=temperature_max)
