@@ -46,6 +46,50 @@ ALLOWED_ADDITIONS: frozenset[tuple[str, ...]] = frozenset(
             "ON public.llm_fallback_configs FOR EACH ROW "
             "EXECUTE FUNCTION notify_llm_fallback_config_change()",
         ),
+        # 004_alerts.sql: rule severity and reminder interval, event reminder bookkeeping, and
+        # at most one open (active or acknowledged) event per rule
+        ("column", "alert_events", "acknowledged_at", "timestamp with time zone", "None", "False"),
+        ("column", "alert_events", "last_notified_at", "timestamp with time zone", "None", "False"),
+        ("column", "alert_events", "reminder_count", "integer", "0", "True"),
+        ("column", "alert_rules", "repeat_interval_minutes", "integer", "60", "False"),
+        (
+            "column",
+            "alert_rules",
+            "severity",
+            "character varying(20)",
+            "'medium'::character varying",
+            "True",
+        ),
+        (
+            "constraint",
+            "alert_events",
+            "alert_events_reminder_count_check",
+            "c",
+            "CHECK ((reminder_count >= 0))",
+        ),
+        (
+            "constraint",
+            "alert_rules",
+            "alert_rules_repeat_interval_minutes_check",
+            "c",
+            "CHECK (((repeat_interval_minutes >= 1) AND (repeat_interval_minutes <= 525600)))",
+        ),
+        (
+            "constraint",
+            "alert_rules",
+            "alert_rules_severity_check",
+            "c",
+            "CHECK (((severity)::text = ANY ((ARRAY['low'::character varying, "
+            "'medium'::character varying, 'high'::character varying, "
+            "'critical'::character varying])::text[])))",
+        ),
+        (
+            "index",
+            "alert_events",
+            "idx_alert_events_one_open_per_rule",
+            "CREATE UNIQUE INDEX idx_alert_events_one_open_per_rule ON public.alert_events "
+            "USING btree (rule_id) WHERE ((status)::text <> 'resolved'::text)",
+        ),
     }
 )
 
