@@ -6,6 +6,8 @@ every name is importable and that nothing public is missing.
 """
 
 from llmops._version import __version__
+from llmops.breaker import BreakerTransition, CircuitBreaker, TargetHealth
+from llmops.completion import Completion, Usage
 from llmops.errors import (
     AllProvidersFailed,
     AuthenticationFailed,
@@ -43,7 +45,11 @@ from llmops.models import (
     TargetConfig,
     UsageLog,
 )
+from llmops.pricing import ModelPrice, PriceTable, UnknownModelPriceWarning
+from llmops.retry import RetryPolicy
+from llmops.router import AsyncLLMRouter, LLMRouter, RouterHealth
 from llmops.store import PostgresStore
+from llmops.store.writer import LogWriter, WriterStats
 
 __all__ = [
     "ABTest",
@@ -51,9 +57,13 @@ __all__ = [
     "AlertEvent",
     "AlertRule",
     "AllProvidersFailed",
+    "AsyncLLMRouter",
     "AuthenticationFailed",
     "BadRequest",
+    "BreakerTransition",
+    "CircuitBreaker",
     "CircuitOpen",
+    "Completion",
     "ConfigError",
     "ContentFiltered",
     "ContextWindowExceeded",
@@ -67,18 +77,28 @@ __all__ = [
     "LLMBackup",
     "LLMOpsError",
     "LLMRestoreLog",
+    "LLMRouter",
     "LLMSettings",
+    "LogWriter",
     "MalformedResponse",
     "MigrationChecksumMismatch",
     "MigrationError",
+    "ModelPrice",
     "NotFound",
     "PostgresStore",
+    "PriceTable",
     "ProviderError",
     "ProviderTimeout",
     "ProviderUnavailable",
     "RateLimited",
+    "RetryPolicy",
+    "RouterHealth",
     "StoreError",
     "TargetConfig",
+    "TargetHealth",
+    "UnknownModelPriceWarning",
+    "Usage",
     "UsageLog",
+    "WriterStats",
     "__version__",
 ]
