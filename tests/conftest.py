@@ -27,6 +27,9 @@ from psycopg import conninfo, sql
 from llmops.store import PostgresStore
 from llmops.store.migrations import MIGRATIONS_TABLE
 
+pytest_plugins = ["tests.servers"]
+"""Fixtures of the local provider servers: ``openai_http``, ``gemini_http``, ``server_factory``."""
+
 TEST_URL_ENV = "LLMOPS_TEST_DATABASE_URL"
 ROOT = Path(__file__).resolve().parent.parent
 

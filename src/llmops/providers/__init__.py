@@ -1,5 +1,16 @@
 """Provider adapters behind one Protocol. SDKs are imported inside each adapter module, so
-importing :mod:`llmops.providers` needs none of them."""
+importing :mod:`llmops.providers` needs none of them.
+
+The adapters are exported lazily (module ``__getattr__``): ``from llmops.providers import
+OpenAIProvider`` imports :mod:`llmops.providers.openai`, and the ``openai`` SDK itself is
+imported only when an :class:`OpenAIProvider` is built. A missing SDK then raises an
+``ImportError`` that names the extra to install.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from llmops.providers.base import (
     COMMON_PARAMS,
@@ -10,11 +21,35 @@ from llmops.providers.base import (
     Role,
 )
 
+if TYPE_CHECKING:
+    from llmops.providers.fake import FakeProvider
+    from llmops.providers.openai import OpenAIProvider
+
 __all__ = [
     "COMMON_PARAMS",
     "ChatMessage",
     "CompletionRequest",
+    "FakeProvider",
+    "OpenAIProvider",
     "Provider",
     "ProviderResponse",
     "Role",
 ]
+
+_LAZY = {
+    "FakeProvider": "llmops.providers.fake",
+    "OpenAIProvider": "llmops.providers.openai",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
