@@ -87,6 +87,13 @@ def test_redact_keeps_references_and_hides_the_rest() -> None:
     assert not is_redacted("env:X")
 
 
+def test_redacted_marker_is_never_resolved() -> None:
+    """The marker looks like a reference (documents holding it validate) but never resolves."""
+    assert is_reference(REDACTED)
+    with pytest.raises(ConfigError, match="redacted"):
+        resolve(REDACTED, environ={"LLMOPS_REDACTED_SECRET": "x"})
+
+
 def test_scrub_replaces_every_secret_longest_first() -> None:
     """Every occurrence of every secret is replaced; overlapping secrets leave no fragment."""
     message = "POST https://h.invalid/abc/def failed; token=abc; again https://h.invalid/abc/def"

@@ -37,9 +37,10 @@ __all__ = [
 ENV_PREFIX = "env:"
 """Prefix of an environment-variable reference: ``env:NAME``."""
 
-REDACTED = "<redacted>"
-"""What a secret given in clear becomes in backups and output. It is not a usable value:
-:func:`resolve` refuses it."""
+REDACTED = "env:LLMOPS_REDACTED_SECRET"
+"""What a secret given in clear becomes in backups and output. It has the shape of a reference
+(so a document holding it still validates where only references are allowed) but it is not a
+usable value: :func:`resolve` refuses it, whatever the environment holds."""
 
 _REFERENCE = re.compile(r"^env:([A-Za-z_][A-Za-z0-9_]*)$")
 
