@@ -32,9 +32,18 @@ from llmops.models import FallbackConfig
 from llmops.store import PostgresStore
 from llmops.store.repositories import CONFIG_CHANNEL
 
-__all__ = ["ConfigWatcher", "Fingerprint", "WatcherStats", "reconnect_delay"]
+__all__ = [
+    "WATCHER_APPLICATION_NAME",
+    "ConfigWatcher",
+    "Fingerprint",
+    "WatcherStats",
+    "reconnect_delay",
+]
 
 log = logging.getLogger(__name__)
+
+WATCHER_APPLICATION_NAME = "llmops-config-watch"
+"""``application_name`` of the LISTEN connection (visible in ``pg_stat_activity``)."""
 
 Fingerprint = tuple[UUID | None, datetime | None]
 """(id, updated_at) of a config: a new row or an edited row both change it."""
@@ -162,7 +171,18 @@ class ConfigWatcher:
 
     def _session(self) -> None:
         """One connection's life: LISTEN, catch up, then wait for notifications or the re-check."""
-        conn = self.store.direct_connection(autocommit=True)
+        # like store.direct_connection(), plus TCP keepalives so a silently dropped network
+        # fails the re-check instead of hanging it, and a name to find it in pg_stat_activity
+        conn = psycopg.connect(
+            self.store.dsn,
+            autocommit=True,
+            application_name=WATCHER_APPLICATION_NAME,
+            connect_timeout=10,
+            keepalives=1,
+            keepalives_idle=10,
+            keepalives_interval=5,
+            keepalives_count=3,
+        )
         with self._lock:
             self._conn = conn
             self._counts["connections"] += 1
