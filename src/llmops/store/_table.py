@@ -124,7 +124,7 @@ class Table(Generic[M]):
             key = id if isinstance(id, uuid.UUID) else uuid.UUID(str(id))
         except ValueError:
             return None
-        rows = self.select({"id": key}, conn=conn)
+        rows = self.select({"id": key}, order_by=(), conn=conn)  # not every table has created_at
         return rows[0] if rows else None
 
     def select(
