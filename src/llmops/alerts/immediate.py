@@ -43,7 +43,7 @@ class ImmediateAlerts:
 
     ``flush`` is called on the worker thread before each evaluation so that log rows the
     router queued (its breaker-event row among them) are committed first; :meth:`attach` uses
-    the router's ``flush()`` when it has one.
+    the router's log writer's ``flush()`` (``router.writer.flush``) when it has one.
     """
 
     def __init__(
@@ -72,7 +72,8 @@ class ImmediateAlerts:
         if self.environment is None:
             self.environment = _router_environment(router)
         if self.flush is None:
-            flush = getattr(router, "flush", None)
+            writer = getattr(router, "writer", None)
+            flush = getattr(writer, "flush", None) or getattr(router, "flush", None)
             if callable(flush):
                 self.flush = flush
         router.add_breaker_listener(self.on_breaker_change)
