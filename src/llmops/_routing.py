@@ -155,6 +155,10 @@ class RoutingCore:
                 f"{where}.config: provider {provider!r} does not accept {', '.join(unknown)}"
             )
         check_params(params, accepted)
+        if timeout is None:  # the adapter's own per-attempt timeout, so a deadline only caps it
+            own = getattr(impl, "timeout", None)
+            if isinstance(own, int | float) and not isinstance(own, bool) and own > 0:
+                timeout = float(own)
         return Target(
             provider, model, impl, dict(params), accepted, timeout, self.board.get(provider, model)
         )

@@ -352,5 +352,6 @@ def _as_config(config: FallbackConfig | Mapping[str, Any]) -> FallbackConfig:
         return FallbackConfig.model_validate(config)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "config"
-        raise ConfigError(f"config.{where}: {first['msg']}") from None
+        where = ".".join(["config", *(str(p) for p in first["loc"])])
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"{where}: {message}") from None

@@ -12,7 +12,7 @@ called with the :class:`CompletionRequest` instead and returns (or raises) an ou
 
 Latency is simulated with ``sleep`` / ``asleep``: real ``time.sleep`` / ``asyncio.sleep`` by
 default (the demo), an injected fake in tests. An attempt whose latency exceeds the request's
-timeout sleeps for the timeout and raises :class:`~llmops.errors.ProviderTimeout`, as a real
+timeout (else the provider's own ``timeout``) sleeps for the timeout and raises :class:`~llmops.errors.ProviderTimeout`, as a real
 adapter would.
 """
 
@@ -64,7 +64,10 @@ class FakeProvider:
         asleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         accepted_params: frozenset[str] = COMMON_PARAMS,
         record: bool = True,
+        timeout: float | None = None,
     ) -> None:
+        self.timeout = timeout
+        """Seconds per attempt when the request sets none (None: wait as long as it takes)."""
         self._script: deque[FakeOutcome] = deque(script)
         self._handler = handler
         self._default = default
@@ -90,12 +93,15 @@ class FakeProvider:
     def complete(self, request: CompletionRequest) -> ProviderResponse:
         outcome = self._next(request)
         if inspect.isawaitable(outcome):
+            if inspect.iscoroutine(outcome):
+                outcome.close()
             raise TypeError("FakeProvider: an async handler can only serve acomplete()")
         latency = self._latency(outcome)
         if latency:
-            if request.timeout is not None and latency > request.timeout:
-                self._sleep(request.timeout)
-                raise self._timeout(request)
+            timeout = request.timeout if request.timeout is not None else self.timeout
+            if timeout is not None and latency > timeout:
+                self._sleep(timeout)
+                raise self._timeout(request, timeout)
             self._sleep(latency)
         return self._answer(outcome, request)
 
@@ -105,9 +111,10 @@ class FakeProvider:
             outcome = await outcome
         latency = self._latency(outcome)
         if latency:
-            if request.timeout is not None and latency > request.timeout:
-                await self._asleep(request.timeout)
-                raise self._timeout(request)
+            timeout = request.timeout if request.timeout is not None else self.timeout
+            if timeout is not None and latency > timeout:
+                await self._asleep(timeout)
+                raise self._timeout(request, timeout)
             await self._asleep(latency)
         return self._answer(outcome, request)
 
@@ -134,9 +141,9 @@ class FakeProvider:
         return outcome.latency if isinstance(outcome, FakeReply) else 0.0
 
     @staticmethod
-    def _timeout(request: CompletionRequest) -> ProviderTimeout:
+    def _timeout(request: CompletionRequest, timeout: float) -> ProviderTimeout:
         return ProviderTimeout(
-            f"no answer within {request.timeout:g}s", provider="fake", model=request.model
+            f"no answer within {timeout:g}s", provider="fake", model=request.model
         )
 
     @staticmethod
