@@ -244,6 +244,8 @@ class LogWriter:
             if self._spill_file is not None:
                 self._spill_file.close()
                 self._spill_file = None
+                if not self._spill_pending:  # everything replayed: leave no empty file behind
+                    self._spill_path.unlink(missing_ok=True)
             while self._queue:  # flush() callers waiting on markers after the end
                 item = self._queue.popleft()
                 if isinstance(item, _FlushMarker):
