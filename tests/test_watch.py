@@ -200,7 +200,7 @@ def test_stop_closes_the_listen_connection(store: PostgresStore, service: Config
     started = time.monotonic()
     watcher.stop()
     assert time.monotonic() - started < 2
-    with store.connection() as c:
+    with store.direct_connection() as c:  # autocommit: a fresh pg_stat_activity snapshot each time
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             row = c.execute(

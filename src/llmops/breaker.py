@@ -268,6 +268,16 @@ class BreakerBoard:
     def add_listener(self, listener: BreakerListener) -> None:
         self._listeners.append(listener)
 
+    def reconfigure(self, failure_threshold: int, reset_timeout: float) -> None:
+        """New thresholds for every breaker (a hot-reloaded config); each keeps its state."""
+        half_open = self._settings[2]
+        CircuitBreaker(failure_threshold, reset_timeout, half_open, self._clock)  # validates
+        with self._lock:
+            self._settings = (failure_threshold, reset_timeout, half_open)
+            for breaker in self._breakers.values():
+                breaker.failure_threshold = failure_threshold
+                breaker.reset_timeout = float(reset_timeout)
+
     def health(self) -> list[TargetHealth]:
         with self._lock:
             items = list(self._breakers.items())

@@ -13,6 +13,7 @@ and how a wait is slept (like stamina's ``BaseRetryingCaller`` or httpx's ``Base
 from __future__ import annotations
 
 import asyncio
+import copy
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -33,6 +34,7 @@ from llmops.pricing import ModelPrice, PriceTable
 from llmops.providers.base import Provider
 from llmops.retry import RetryPolicy
 from llmops.store.writer import LogWriter, WriterStats
+from llmops.watch import ConfigWatcher
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -147,6 +149,7 @@ class _BaseRouter:
                 writer.close()
             raise
         self._writer = writer
+        self._watcher: ConfigWatcher | None = None
 
     @classmethod
     def from_store(
@@ -154,9 +157,16 @@ class _BaseRouter:
         store: PostgresStore,
         environment: str,
         providers: Mapping[str, Provider],
+        *,
+        watch: bool = False,
+        recheck_interval: float = 30.0,
         **options: Any,
     ) -> Self:
         """A router on the active fallback config of ``environment``, logging to ``store``.
+
+        With ``watch=True`` the router follows that environment's active config while it runs
+        (:class:`~llmops.watch.ConfigWatcher`: LISTEN/NOTIFY, plus a re-check every
+        ``recheck_interval`` seconds); :meth:`close` stops following.
 
         Raises :class:`NotFound` when the environment has no active config.
         """
@@ -166,7 +176,58 @@ class _BaseRouter:
                 f"no active fallback config for environment {environment!r}; create one first"
             )
         options.setdefault("ab_assigner", _LazyAssigner(store, environment))
-        return cls(config, providers, store, **options)
+        router = cls(config, providers, store, **options)
+        if watch:
+            try:
+                router._watcher = ConfigWatcher(
+                    store,
+                    environment,
+                    router._replace_config,
+                    current=config,
+                    recheck_interval=recheck_interval,
+                ).start()
+            except BaseException:
+                router.close()
+                raise
+        return router
+
+    def _replace_config(self, config: FallbackConfig) -> None:
+        """Route new calls on ``config``; calls in flight finish on the core they started with.
+
+        The new core shares the breaker board, so targets that stay in the chain keep their
+        breaker state. Raises :class:`ConfigError` (and changes nothing) when this router's
+        providers cannot serve ``config``.
+        """
+        old = self._core
+        if config.environment != old.environment:
+            raise ConfigError(
+                f"environment: this router serves {old.environment}, not {config.environment}"
+            )
+        core = copy.copy(old)  # same providers, board, writer, listeners; new plan inputs
+        core.policy = RetryPolicy(
+            config.max_retries,
+            config.retry_delay / 1000.0,
+            max_delay=old.policy.max_delay,
+            jitter=old.policy.jitter,
+            max_retry_after=old.policy.max_retry_after,
+            max_timeouts=old.policy.max_timeouts,
+            min_attempt_time=old.policy.min_attempt_time,
+        )
+        core.targets = tuple(
+            core.target(
+                t.provider, t.model, t.config.params(), t.config.timeout, where=f"chain[{i}]"
+            )
+            for i, t in enumerate(config.targets())
+        )
+        old.board.reconfigure(
+            config.circuit_breaker_threshold, config.circuit_breaker_reset_time / 1000.0
+        )
+        self._core, self.config = core, config  # one reference swap each: atomic for readers
+
+    @property
+    def watcher(self) -> ConfigWatcher | None:
+        """The watcher following the active config (``from_store(watch=True)``), else None."""
+        return self._watcher
 
     def add_breaker_listener(self, listener: BreakerListener) -> None:
         """Call ``listener(BreakerTransition)`` on every state change of every breaker."""
@@ -185,7 +246,9 @@ class _BaseRouter:
         return self._writer
 
     def close(self) -> None:
-        """Flush and stop the log writer (if this router created it)."""
+        """Stop following the config (if watching); flush and stop the log writer (if owned)."""
+        if self._watcher is not None:
+            self._watcher.stop()
         if self._owns_writer and self._writer is not None:
             self._writer.close()
 

@@ -194,7 +194,7 @@ class ConfigWatcher:
         while not self._stop.is_set():
             wait = max(0.0, min(self.poll_interval, next_check - time.monotonic()))
             notified = False
-            for note in conn.notifies(timeout=wait):
+            for note in conn.notifies(timeout=wait, stop_after=1):
                 if note.payload == self.environment:
                     notified = True
             if notified:
