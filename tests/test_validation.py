@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 from typing import Any, ClassVar
@@ -273,3 +274,12 @@ def test_validating_builtin_providers_imports_no_sdk() -> None:
         [sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=60
     )
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("spec", BUILTIN_PROVIDERS, ids=lambda s: s.name)
+def test_recorded_params_match_the_shipped_adapter(spec: ProviderSpec) -> None:
+    """The fallback parameter set of each built-in name equals its adapter's ACCEPTED_PARAMS."""
+    assert spec.adapter is not None
+    module_name, _, class_name = spec.adapter.partition(":")
+    adapter = getattr(importlib.import_module(module_name), class_name)
+    assert spec.accepted_params == adapter.ACCEPTED_PARAMS

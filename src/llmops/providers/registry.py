@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from llmops.errors import ConfigError
+from llmops.providers.base import COMMON_PARAMS
 
 __all__ = [
     "BUILTIN_PROVIDERS",
@@ -37,8 +38,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-_SAMPLING = frozenset({"temperature", "max_tokens", "top_p", "stop", "seed"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,12 +57,20 @@ class ProviderSpec:
 BUILTIN_PROVIDERS: tuple[ProviderSpec, ...] = (
     ProviderSpec(
         "openai",
-        _SAMPLING | {"presence_penalty", "frequency_penalty"},
+        COMMON_PARAMS
+        | {
+            "max_completion_tokens",
+            "logit_bias",
+            "user",
+            "response_format",
+            "reasoning_effort",
+            "service_tier",
+        },
         adapter="llmops.providers.openai:OpenAIProvider",
     ),
     ProviderSpec(
         "google",
-        _SAMPLING | {"top_k"},
+        COMMON_PARAMS | {"top_k", "response_mime_type"},
         adapter="llmops.providers.gemini:GeminiProvider",
     ),
 )
