@@ -15,6 +15,8 @@ SDK_MODULES = ("openai", "google.genai", "google.generativeai")
 
 ADAPTERS = [
     ("OpenAIProvider", "openai", "llmops[openai]"),
+    ("GeminiProvider", "google.genai", "llmops[gemini]"),
+    ("GeminiLegacyProvider", "google.generativeai", "llmops[gemini]"),
 ]
 
 
@@ -50,8 +52,9 @@ def test_providers_import_with_every_sdk_missing() -> None:
         import sys
         sys.modules.update({{{blocked}}})
         import llmops.providers as p
-        assert "OpenAIProvider" in p.__all__
-        p.OpenAIProvider
+        for name in ("OpenAIProvider", "GeminiProvider", "GeminiLegacyProvider"):
+            assert name in p.__all__
+            getattr(p, name)
         """
     )
     assert result.returncode == 0, result.stderr

@@ -198,10 +198,11 @@ def test_5xx_is_unavailable_and_not_retried_by_the_sdk(
 
 @pytest.mark.parametrize("status", [401, 403])
 def test_401_403_are_authentication_failures(server: OpenAIServer, call: Call, status: int) -> None:
-    """401/403 -> AuthenticationFailed."""
+    """401/403 -> AuthenticationFailed after exactly one request."""
     server.enqueue(srv.auth_failed(status))
     error = _fails(call, _provider(server))
     assert type(error) is AuthenticationFailed and error.status_code == status
+    assert len(server.requests) == 1
 
 
 @pytest.mark.parametrize("status", [400, 404, 422])

@@ -23,6 +23,8 @@ from llmops.providers.base import (
 
 if TYPE_CHECKING:
     from llmops.providers.fake import FakeProvider
+    from llmops.providers.gemini import GeminiProvider
+    from llmops.providers.gemini_legacy import GeminiLegacyProvider
     from llmops.providers.openai import OpenAIProvider
 
 __all__ = [
@@ -30,6 +32,8 @@ __all__ = [
     "ChatMessage",
     "CompletionRequest",
     "FakeProvider",
+    "GeminiLegacyProvider",
+    "GeminiProvider",
     "OpenAIProvider",
     "Provider",
     "ProviderResponse",
@@ -38,6 +42,8 @@ __all__ = [
 
 _LAZY = {
     "FakeProvider": "llmops.providers.fake",
+    "GeminiLegacyProvider": "llmops.providers.gemini_legacy",
+    "GeminiProvider": "llmops.providers.gemini",
     "OpenAIProvider": "llmops.providers.openai",
 }
 
