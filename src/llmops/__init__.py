@@ -6,6 +6,7 @@ every name is importable and that nothing public is missing.
 """
 
 from llmops._version import __version__
+from llmops.backup import BackupManager
 from llmops.breaker import BreakerTransition, CircuitBreaker, TargetHealth
 from llmops.completion import Completion, Usage
 from llmops.errors import (
@@ -46,6 +47,7 @@ from llmops.models import (
     UsageLog,
 )
 from llmops.pricing import ModelPrice, PriceTable, UnknownModelPriceWarning
+from llmops.retention import RetentionPolicy, RetentionReport, run_retention
 from llmops.retry import RetryPolicy
 from llmops.router import AsyncLLMRouter, LLMRouter, RouterHealth
 from llmops.store import PostgresStore
@@ -59,6 +61,7 @@ __all__ = [
     "AllProvidersFailed",
     "AsyncLLMRouter",
     "AuthenticationFailed",
+    "BackupManager",
     "BadRequest",
     "BreakerTransition",
     "CircuitBreaker",
@@ -91,6 +94,8 @@ __all__ = [
     "ProviderTimeout",
     "ProviderUnavailable",
     "RateLimited",
+    "RetentionPolicy",
+    "RetentionReport",
     "RetryPolicy",
     "RouterHealth",
     "StoreError",
@@ -101,4 +106,5 @@ __all__ = [
     "UsageLog",
     "WriterStats",
     "__version__",
+    "run_retention",
 ]

@@ -34,11 +34,17 @@ from llmops.models.alerts import (
 from llmops.models.backup import (
     BackupData,
     BackupStatus,
+    BackupSummary,
     LLMBackup,
     LLMRestoreLog,
+    RestoreAction,
+    RestoreChange,
+    RestoreMode,
     RestoreReport,
+    RestoreResult,
     SectionReport,
     UsageStat,
+    VerifyResult,
 )
 from llmops.models.common import Environment
 from llmops.models.fallback import (
@@ -69,6 +75,7 @@ __all__ = [
     "AttemptOutcome",
     "BackupData",
     "BackupStatus",
+    "BackupSummary",
     "BreakerEvent",
     "BreakerState",
     "EmailAction",
@@ -83,7 +90,11 @@ __all__ = [
     "LLMSettings",
     "LogAction",
     "Operator",
+    "RestoreAction",
+    "RestoreChange",
+    "RestoreMode",
     "RestoreReport",
+    "RestoreResult",
     "SecretRef",
     "SectionReport",
     "Severity",
@@ -93,5 +104,6 @@ __all__ = [
     "UsageLog",
     "UsageStat",
     "VariantConfig",
+    "VerifyResult",
     "WebhookAction",
 ]
