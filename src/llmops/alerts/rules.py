@@ -59,16 +59,14 @@ class AlertRuleManager:
 
     def add_many(self, rules: Sequence[AlertRule | Mapping[str, Any]]) -> list[AlertRule]:
         """Validate every rule first, then store them all in one transaction (all or none)."""
-        models = [
-            r if isinstance(r, AlertRule) else AlertRule.model_validate(dict(r)) for r in rules
-        ]
+        models = []
+        for i, rule in enumerate(rules):
+            try:
+                models.append(validate_rule(rule))
+            except ConfigError as exc:
+                raise ConfigError(f"rules.{i}: {exc}") from None
         with self.store.transaction() as conn:
-            return [
-                self.store.alert_rules.insert(
-                    m.model_copy(update={"id": None, "last_triggered": None}), conn=conn
-                )
-                for m in models
-            ]
+            return [self.store.alert_rules.insert(m, conn=conn) for m in models]
 
     def get(self, rule_id: UUID) -> AlertRule:
         rule = self.store.alert_rules.find(rule_id)
