@@ -86,11 +86,21 @@ BAD_RULES = {
     "negative window": (_condition(timeWindow=-5), "conditions.0.timeWindow"),
     "unknown aggregation": (_condition(aggregation="median"), "conditions.0.aggregation"),
     "aggregation the metric refuses": (
-        {**RULE, "type": "error_rate", "conditions": [
-            {"metric": "error_rate", "operator": "gt", "value": 5, "timeWindow": 5,
-             "aggregation": "sum"}]},
+        {
+            **RULE,
+            "type": "error_rate",
+            "conditions": [
+                {
+                    "metric": "error_rate",
+                    "operator": "gt",
+                    "value": 5,
+                    "timeWindow": 5,
+                    "aggregation": "sum",
+                }
+            ],
+        },
         "aggregation: error_rate accepts avg",
-    ),  # fmt: skip
+    ),
     "unknown metric": (_condition(metric="vibes"), "metric: unknown metric 'vibes'"),
     "metric of another type": (
         {**RULE, "type": "error_rate"},
@@ -107,18 +117,30 @@ BAD_RULES = {
         "actions.0.slack.config.webhookUrl: must be a secret reference",
     ),
     "smtp password in clear": (
-        {**RULE, "actions": [{"type": "email", "config": {
-            "to": ["a@b.c"], "from": "x@y.z", "smtpHost": "h", "username": "u",
-            "password": "very-secret"}}]},
+        {
+            **RULE,
+            "actions": [
+                {
+                    "type": "email",
+                    "config": {
+                        "to": ["a@b.c"],
+                        "from": "x@y.z",
+                        "smtpHost": "h",
+                        "username": "u",
+                        "password": "very-secret",
+                    },
+                }
+            ],
+        },
         "actions.0.email.config.password",
-    ),  # fmt: skip
+    ),
     "zero repeat interval": ({**RULE, "repeat_interval_minutes": 0}, "repeat_interval_minutes"),
     "unknown key": ({**RULE, "colour": "red"}, "colour"),
 }
 
 
 @pytest.mark.parametrize(("document", "field"), list(BAD_RULES.values()), ids=list(BAD_RULES))
-def test_bad_rules_are_rejected_naming_the_field(
+def test_bad_rules_are_rejected_naming_the_field(  # noqa: PLR0917
     database_url: str,
     store: PostgresStore,
     tmp_path: Path,
