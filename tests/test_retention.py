@@ -61,6 +61,17 @@ def _fill(store: PostgresStore, hours: int) -> None:
                 "FROM generate_series(1, %(n)s) i",
                 {"t": row[0], "now": NOW, "n": hours},
             )
+        # a quality score for every result, plus old and new scores whose result never came
+        conn.execute(
+            "INSERT INTO ab_result_quality (result_id, score, recorded_at) "
+            "SELECT id, 0.5, created_at FROM ab_test_results"
+        )
+        conn.execute(
+            "INSERT INTO ab_result_quality (result_id, score, recorded_at) "
+            "SELECT gen_random_uuid(), 0.5, %(now)s - i * interval '1 hour' "
+            "FROM generate_series(1, %(n)s) i",
+            {"now": NOW, "n": hours},
+        )
         rule = conn.execute(
             "INSERT INTO alert_rules (name, environment, type, conditions, actions) "
             "VALUES ('r', 'local', 'error_rate', '[]', '[]') RETURNING id"
@@ -97,6 +108,8 @@ EXPECTED = {
     "alert_events": HOURS - 30 * 24,
     "llm_usage_logs": HOURS - 90 * 24,
     "llm_circuit_breaker_events": HOURS - 90 * 24,
+    # scores of the deleted results, and orphans older than 180 days
+    "ab_result_quality": 2 * (HOURS - 180 * 24),
 }
 
 
@@ -152,6 +165,7 @@ def test_days_are_configurable(store: PostgresStore) -> None:
         "alert_events": 120,
         "llm_usage_logs": 360,
         "llm_circuit_breaker_events": 456,
+        "ab_result_quality": 0,
     }
 
 

@@ -16,6 +16,9 @@ llm_usage_logs                 90      ``created_at`` before the cut-off (llmops
                                        alert windows and a backup's ``usageStats`` only see
                                        what is kept)
 llm_circuit_breaker_events     90      ``created_at`` before the cut-off (llmops's choice)
+ab_result_quality              180     ``recorded_at`` before the A/B cut-off and no
+                                       ab_test_results row with that id any more (scores
+                                       of deleted results, or whose result never arrived)
 =============================  ======  ==================================================
 
 Rows whose timestamp is NULL are never deleted. Each batch is its own short transaction::
@@ -68,6 +71,8 @@ class _Rule:
     table: str
     days_field: str
     where: str  # SQL over the table's columns; %(cutoff)s is the cut-off
+    key: str = "id"  # the primary key the batches select
+    dry_where: str | None = None  # what a dry run counts, when deletes of earlier rules matter
 
 
 RETENTION_TABLES: tuple[_Rule, ...] = (
@@ -85,6 +90,17 @@ RETENTION_TABLES: tuple[_Rule, ...] = (
     ),
     _Rule("llm_usage_logs", "usage_log_days", "created_at < %(cutoff)s"),
     _Rule("llm_circuit_breaker_events", "breaker_event_days", "created_at < %(cutoff)s"),
+    _Rule(  # after ab_test_results, so the scores of the results just deleted go too
+        "ab_result_quality",
+        "ab_result_days",
+        "recorded_at < %(cutoff)s AND NOT EXISTS "
+        "(SELECT 1 FROM ab_test_results r WHERE r.id = ab_result_quality.result_id)",
+        key="result_id",
+        dry_where="recorded_at < %(cutoff)s AND NOT EXISTS (SELECT 1 FROM ab_test_results r "
+        "WHERE r.id = ab_result_quality.result_id AND NOT coalesce(r.created_at < %(cutoff)s "
+        "AND r.test_id IN (SELECT id FROM ab_tests WHERE is_active = false "
+        "AND end_date < %(cutoff)s), false))",
+    ),
 )
 
 
@@ -149,13 +165,14 @@ def run_retention(
                 deleted = batches = 0
                 if dry_run:
                     counted = conn.execute(
-                        f"SELECT count(*) FROM {rule.table} WHERE {rule.where}", params
+                        f"SELECT count(*) FROM {rule.table} WHERE {rule.dry_where or rule.where}",
+                        params,
                     ).fetchone()
                     deleted = int(counted[0]) if counted else 0
                 else:
                     query = (
-                        f"DELETE FROM {rule.table} WHERE id IN (SELECT id FROM {rule.table} "
-                        f"WHERE {rule.where} LIMIT %(n)s FOR UPDATE SKIP LOCKED)"
+                        f"DELETE FROM {rule.table} WHERE {rule.key} IN (SELECT {rule.key} "
+                        f"FROM {rule.table} WHERE {rule.where} LIMIT %(n)s FOR UPDATE SKIP LOCKED)"
                     )
                     while True:
                         n = conn.execute(query, params).rowcount
