@@ -9,6 +9,7 @@ from llmops._version import __version__
 from llmops.backup import BackupManager
 from llmops.breaker import BreakerTransition, CircuitBreaker, TargetHealth
 from llmops.completion import Completion, Usage
+from llmops.configs import ConfigService, SettingsService
 from llmops.errors import (
     AllProvidersFailed,
     AuthenticationFailed,
@@ -47,11 +48,14 @@ from llmops.models import (
     UsageLog,
 )
 from llmops.pricing import ModelPrice, PriceTable, UnknownModelPriceWarning
+from llmops.providers.registry import register_provider
 from llmops.retention import RetentionPolicy, RetentionReport, run_retention
 from llmops.retry import RetryPolicy
 from llmops.router import AsyncLLMRouter, LLMRouter, RouterHealth
 from llmops.store import PostgresStore
 from llmops.store.writer import LogWriter, WriterStats
+from llmops.validation import ConfigValidationError
+from llmops.watch import ConfigWatcher
 
 __all__ = [
     "ABTest",
@@ -68,6 +72,9 @@ __all__ = [
     "CircuitOpen",
     "Completion",
     "ConfigError",
+    "ConfigService",
+    "ConfigValidationError",
+    "ConfigWatcher",
     "ContentFiltered",
     "ContextWindowExceeded",
     "DatabaseUnavailable",
@@ -98,6 +105,7 @@ __all__ = [
     "RetentionReport",
     "RetryPolicy",
     "RouterHealth",
+    "SettingsService",
     "StoreError",
     "TargetConfig",
     "TargetHealth",
@@ -106,5 +114,6 @@ __all__ = [
     "UsageLog",
     "WriterStats",
     "__version__",
+    "register_provider",
     "run_retention",
 ]
