@@ -34,6 +34,7 @@ from llmops.providers import (
     CompletionRequest,
     GeminiLegacyProvider,
     GeminiProvider,
+    Provider,
     ProviderResponse,
 )
 from tests.servers import GeminiServer, Hang, RecordedRequest, Reply, Reset, Respond
@@ -155,6 +156,20 @@ def test_empty_text_explained_by_max_tokens_is_an_answer(
     server.enqueue(Reply("", finish_reason="MAX_TOKENS"))
     response = call(make(), _request())
     assert response.text == "" and response.finish_reason == "MAX_TOKENS"
+
+
+def test_one_provider_serves_successive_event_loops(
+    server: GeminiServer, make: Callable[..., Adapter]
+) -> None:
+    """acomplete works from several event loops in turn."""
+    provider = make()
+    texts = [asyncio.run(provider.acomplete(_request())).text for _ in range(3)]
+    assert texts == ["ok", "ok", "ok"] and len(server.requests) == 3
+
+
+def test_is_a_provider(make: Callable[..., Adapter]) -> None:
+    """Both Gemini adapters satisfy the runtime-checkable Provider protocol."""
+    assert isinstance(make(), Provider)
 
 
 # -- error kinds -----------------------------------------------------------------------------

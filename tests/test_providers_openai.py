@@ -23,7 +23,13 @@ from llmops.errors import (
     ProviderUnavailable,
     RateLimited,
 )
-from llmops.providers import ChatMessage, CompletionRequest, OpenAIProvider, ProviderResponse
+from llmops.providers import (
+    ChatMessage,
+    CompletionRequest,
+    OpenAIProvider,
+    Provider,
+    ProviderResponse,
+)
 from tests.servers import Hang, OpenAIServer, RecordedRequest, Reply, Reset, Respond
 from tests.servers import openai_server as srv
 
@@ -150,6 +156,18 @@ def test_empty_text_explained_by_length_is_an_answer(server: OpenAIServer, call:
     server.enqueue(Reply("", finish_reason="length"))
     response = call(_provider(server), _request())
     assert response.text == "" and response.finish_reason == "length"
+
+
+def test_one_provider_serves_successive_event_loops(server: OpenAIServer) -> None:
+    """acomplete works from several event loops in turn (one async client per loop)."""
+    provider = _provider(server)
+    texts = [asyncio.run(provider.acomplete(_request())).text for _ in range(3)]
+    assert texts == ["ok", "ok", "ok"] and len(server.requests) == 3
+
+
+def test_is_a_provider(server: OpenAIServer) -> None:
+    """OpenAIProvider satisfies the runtime-checkable Provider protocol."""
+    assert isinstance(_provider(server), Provider)
 
 
 # -- error kinds -----------------------------------------------------------------------------

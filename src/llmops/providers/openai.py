@@ -11,9 +11,11 @@ connection error). The message text is never used to decide a kind.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import threading
+import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -109,7 +111,10 @@ class OpenAIProvider:
             options["base_url"] = base_url
         self._client: openai.OpenAI = sdk.OpenAI(**options)
         self._options = options
-        self._aclient: openai.AsyncOpenAI | None = None  # built on first async use
+        # One async client per event loop, built on first use: an httpx connection pool
+        # belongs to the loop that opened it, and a host may run several loops in turn.
+        self._aclients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI]
+        self._aclients = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
         self.base_url = str(self._client.base_url)
         if max_tokens_field is None:
@@ -150,17 +155,23 @@ class OpenAIProvider:
         self._client.close()
 
     async def aclose(self) -> None:
-        """Close both clients' connections."""
+        """Close the blocking client and the current event loop's async client."""
         self._client.close()
-        if self._aclient is not None:
-            await self._aclient.close()
+        with self._lock:
+            client = self._aclients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.close()
 
     def _async_client(self) -> openai.AsyncOpenAI:
-        if self._aclient is None:
-            with self._lock:
-                if self._aclient is None:
-                    self._aclient = self._sdk.AsyncOpenAI(**self._options)
-        return self._aclient
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            client = self._aclients.get(loop)
+            if client is None:
+                for closed in [other for other in self._aclients if other.is_closed()]:
+                    del self._aclients[closed]  # its pool died with its loop
+                client = self._sdk.AsyncOpenAI(**self._options)
+                self._aclients[loop] = client
+            return client
 
     # -- request ---------------------------------------------------------------------------
     def _call_kwargs(self, request: CompletionRequest) -> dict[str, Any]:
