@@ -101,12 +101,14 @@ def default_spill_dir() -> Path:
 class LogWriter:
     """Batched, non-blocking writer of log rows; one background thread per instance."""
 
+    DEFAULT_BATCH_SIZE = 5000
+
     def __init__(
         self,
         store: PostgresStore,
         *,
         max_queue: int = 100_000,
-        batch_size: int = 1000,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         flush_interval: float = 0.2,
         reconnect_interval: float = 1.0,
         connect_timeout: int = 3,
