@@ -443,3 +443,14 @@ def test_a_backup_whose_stored_data_differs_is_marked_failed(store: PostgresStor
             conn.execute("DROP TRIGGER test_mangle ON llm_backups")
             conn.execute("DROP FUNCTION test_mangle()")
     assert [r.status for r in BackupManager(store).list_backups()] == ["failed"]
+
+
+def test_canonical_json_is_sorted_compact_utf8_and_refuses_nan() -> None:
+    """Canonical bytes: sorted keys, no spaces, UTF-8; NaN has no JSON form."""
+    value = {"b": [1, 2.5, None], "a": {"é": True}}
+    assert canonical_json(value) == '{"a":{"é":true},"b":[1,2.5,null]}'.encode()
+    d = digest(value)
+    assert d.hash == hashlib.sha256(canonical_json(value)).hexdigest()
+    assert d.size == len(canonical_json(value))
+    with pytest.raises(ConfigError, match="backup data"):
+        canonical_json({"x": float("nan")})

@@ -383,3 +383,45 @@ def test_pending_or_failed_backups_do_not_restore(store: PostgresStore) -> None:
     with pytest.raises(ConfigError, match="pending"):
         manager.restore(backup.id)
     assert not manager.verify(backup.id).ok
+
+
+def _config(model: str, active: bool) -> FallbackConfig:
+    import uuid
+
+    return FallbackConfig(
+        id=uuid.uuid4(),
+        environment=ENV,
+        primary_provider="p",
+        primary_model=model,
+        is_active=active,
+    )
+
+
+def test_plan_deactivates_the_other_active_config_and_orders_writes() -> None:
+    """Pure planning: a backup's active config deactivates the current one, written first."""
+    from llmops.backup.plan import SECTION_SPECS, plan_section
+
+    current_active = _config("now", True)
+    backed_up = _config("then", True)
+    plan = plan_section(SECTION_SPECS["fallbackConfigs"], [backed_up], [current_active], "merge")
+    assert [(c.action, c.id) for c in plan.changes] == [
+        ("insert", backed_up.id),
+        ("deactivate", current_active.id),
+    ]
+    assert [(m.id, m.is_active) for m, _ in plan.writes()] == [
+        (current_active.id, False),
+        (backed_up.id, True),
+    ]
+    assert plan.report.restored == 1 and plan.report.removed == 0
+
+
+def test_plan_refuses_duplicate_ids_and_two_active_configs() -> None:
+    """Pure planning: a backup breaking an invariant is a ConfigError before any write."""
+    from llmops.backup.plan import SECTION_SPECS, plan_section
+
+    spec = SECTION_SPECS["fallbackConfigs"]
+    one = _config("a", False)
+    with pytest.raises(ConfigError, match="same id twice"):
+        plan_section(spec, [one, one], [], "merge")
+    with pytest.raises(ConfigError, match="2 configs are active"):
+        plan_section(spec, [_config("a", True), _config("b", True)], [], "replace")
