@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -305,3 +306,39 @@ def test_help_lists_the_groups() -> None:
         check=True,
     )
     assert "config" in result.stdout and "settings" in result.stdout
+
+
+def test_cli_knows_adapters_named_in_llmops_providers(cli: CLI, database_url: str) -> None:
+    """With LLMOPS_PROVIDERS the CLI validates a user adapter's name and parameters."""
+    env = {**os.environ, "LLMOPS_PROVIDERS": "mine=tests.test_validation:DeclaredAdapter"}
+    target = {"provider": "mine", "model": "m", "priority": 1, "config": {"temperature": 0.5}}
+
+    def apply(document: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "llmops.cli",
+                "--database-url",
+                database_url,
+                "config",
+                "apply",
+                "--file",
+                cli.file("mine.json", document),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env=env,
+            cwd=Path(__file__).resolve().parent.parent,  # tests.test_validation importable
+        )
+
+    ok = apply({**CONFIG, "fallback_providers": [target]})
+    assert ok.returncode == 0, ok.stderr
+    refused = apply({**CONFIG, "fallback_providers": [{**target, "config": {"max_tokens": 5}}]})
+    assert refused.returncode == 2
+    assert refused.stderr == (
+        "llmops: error: fallback_providers.0.config.max_tokens: not accepted by provider "
+        "'mine' (accepts: temperature)\n"
+    )

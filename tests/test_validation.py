@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 import pytest
 
+from llmops.errors import ConfigError
 from llmops.models import FallbackConfig
 from llmops.providers.registry import (
     BUILTIN_PROVIDERS,
@@ -283,3 +284,35 @@ def test_recorded_params_match_the_shipped_adapter(spec: ProviderSpec) -> None:
     module_name, _, class_name = spec.adapter.partition(":")
     adapter = getattr(importlib.import_module(module_name), class_name)
     assert spec.accepted_params == adapter.ACCEPTED_PARAMS
+
+
+def test_adapters_named_in_the_environment_are_registered(monkeypatch: pytest.MonkeyPatch) -> None:
+    """LLMOPS_PROVIDERS=name=module:Class adds an adapter with its class's ACCEPTED_PARAMS."""
+    monkeypatch.setenv("LLMOPS_PROVIDERS", f"mine={__name__}:DeclaredAdapter")
+    registry = ProviderRegistry(env_var="LLMOPS_PROVIDERS")
+    assert registry.names() == ["google", "mine", "openai"]
+    spec = registry.get("mine")
+    assert spec is not None and spec.accepted_params == {"temperature"}
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("mine", "LLMOPS_PROVIDERS: expected name=module:Class entries, got 'mine'"),
+        ("mine=nowhere", "LLMOPS_PROVIDERS: mine: adapter must be 'module:Class', got 'nowhere'"),
+        ("mine=nope.nothing:X", "LLMOPS_PROVIDERS: mine: cannot import adapter 'nope.nothing:X'"),
+        (
+            f"mine={__name__}:doc",
+            f"LLMOPS_PROVIDERS: mine: adapter '{__name__}:doc' has no ACCEPTED_PARAMS",
+        ),
+    ],
+)
+def test_malformed_environment_entries_are_named(
+    monkeypatch: pytest.MonkeyPatch, value: str, message: str
+) -> None:
+    """A bad LLMOPS_PROVIDERS entry is a ConfigError naming the variable and the entry."""
+    monkeypatch.setenv("LLMOPS_PROVIDERS", value)
+    registry = ProviderRegistry(env_var="LLMOPS_PROVIDERS")
+    with pytest.raises(ConfigError) as info:
+        registry.names()
+    assert str(info.value).startswith(message)

@@ -14,6 +14,10 @@ Applications that bring their own adapter register it once at start-up::
     from llmops.providers.registry import register_provider
     register_provider("anthropic", {"temperature", "max_tokens", "top_p"}, temperature_max=1.0)
 
+Processes that cannot run such code (the ``llmops`` CLI) name adapter classes in
+``$LLMOPS_PROVIDERS``: ``mine=mypkg.adapters:MyProvider`` (comma-separated), each class
+declaring ``ACCEPTED_PARAMS``.
+
 Registries are objects: :data:`default_registry` is the one the CLI and ``from_store`` use;
 tests and multi-tenant hosts may build their own :class:`ProviderRegistry`.
 """
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -31,6 +36,7 @@ from llmops.providers.base import COMMON_PARAMS
 
 __all__ = [
     "BUILTIN_PROVIDERS",
+    "PROVIDERS_ENV",
     "ProviderRegistry",
     "ProviderSpec",
     "default_registry",
@@ -80,10 +86,49 @@ BUILTIN_PROVIDERS: tuple[ProviderSpec, ...] = (
 class ProviderRegistry:
     """Provider name -> :class:`ProviderSpec`. Thread-safe; lookups resolve adapters lazily."""
 
-    def __init__(self, specs: Iterable[ProviderSpec] = BUILTIN_PROVIDERS) -> None:
+    def __init__(
+        self, specs: Iterable[ProviderSpec] = BUILTIN_PROVIDERS, *, env_var: str | None = None
+    ) -> None:
         self._lock = threading.Lock()
         self._specs: dict[str, ProviderSpec] = {s.name: s for s in specs}
         self._resolved: dict[str, ProviderSpec] = {}
+        self._env_var = env_var
+
+    def register_adapter(self, name: str, adapter: str) -> ProviderSpec:
+        """Make ``name`` a known provider served by ``adapter`` (``"module:Class"``).
+
+        The class is imported now and must declare ``ACCEPTED_PARAMS`` (and may declare
+        ``TEMPERATURE_MAX``); :class:`ConfigError` says what is wrong otherwise.
+        """
+        module_name, _, class_name = adapter.partition(":")
+        if not module_name or not class_name:
+            raise ConfigError(f"{name}: adapter must be 'module:Class', got {adapter!r}")
+        try:
+            cls = getattr(importlib.import_module(module_name), class_name)
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(f"{name}: cannot import adapter {adapter!r} ({exc})") from None
+        declared = getattr(cls, "ACCEPTED_PARAMS", None)
+        if declared is None:
+            raise ConfigError(f"{name}: adapter {adapter!r} has no ACCEPTED_PARAMS")
+        return self.register(
+            name, declared, temperature_max=float(getattr(cls, "TEMPERATURE_MAX", 2.0))
+        )
+
+    def _load_env(self) -> None:
+        """Register the ``name=module:Class`` entries of the environment variable, once."""
+        var = self._env_var
+        if var is None:
+            return
+        entries = [e.strip() for e in os.environ.get(var, "").split(",") if e.strip()]
+        for entry in entries:
+            name, sep, adapter = entry.partition("=")
+            if not sep or not name.strip():
+                raise ConfigError(f"{var}: expected name=module:Class entries, got {entry!r}")
+            try:
+                self.register_adapter(name.strip(), adapter.strip())
+            except ConfigError as exc:
+                raise ConfigError(f"{var}: {exc}") from None
+        self._env_var = None  # loaded (a failure above leaves it to be reported again)
 
     def register(
         self,
@@ -105,15 +150,18 @@ class ProviderRegistry:
 
     def names(self) -> list[str]:
         """Known provider names, sorted."""
+        self._load_env()
         with self._lock:
             return sorted(self._specs)
 
     def __contains__(self, name: object) -> bool:
+        self._load_env()
         with self._lock:
             return name in self._specs
 
     def get(self, name: str) -> ProviderSpec | None:
         """The spec of ``name`` (with a shipped adapter's own ``ACCEPTED_PARAMS``), or None."""
+        self._load_env()
         with self._lock:
             if name in self._resolved:
                 return self._resolved[name]
@@ -143,8 +191,12 @@ def _resolve(spec: ProviderSpec) -> ProviderSpec:
     return ProviderSpec(spec.name, frozenset(declared), spec.temperature_max, spec.adapter)
 
 
-default_registry = ProviderRegistry()
-"""The registry validation uses unless given another."""
+PROVIDERS_ENV = "LLMOPS_PROVIDERS"
+"""Extra adapters for processes that cannot call :func:`register_provider` (the CLI):
+``LLMOPS_PROVIDERS="mine=mypkg.adapters:MyProvider,other=..."``."""
+
+default_registry = ProviderRegistry(env_var=PROVIDERS_ENV)
+"""The registry validation uses unless given another (built-ins plus ``$LLMOPS_PROVIDERS``)."""
 
 
 def register_provider(
