@@ -26,6 +26,8 @@ from typing import Any, Literal
 from uuid import UUID
 
 import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from llmops.alerts.evaluation import Decision, DecisionKind, NoticeKind, decide, is_due
@@ -192,13 +194,15 @@ class AlertEngine:
         return None if row is None else row[0]
 
     def _open_event(self, conn: Conn, rule_id: UUID) -> AlertEvent | None:
-        for status in ("active", "acknowledged"):
-            found = self.store.alert_events.select(
-                {"rule_id": rule_id, "status": status}, order_by=(), limit=1, conn=conn
+        """The rule's active or acknowledged event (at most one: see the partial unique index)."""
+        repo = self.store.alert_events
+        query = sql.SQL("SELECT {} FROM alert_events WHERE rule_id = %s AND status <> 'resolved'")
+        with conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(
+                query.format(sql.SQL(", ").join(map(sql.Identifier, repo.columns))), (rule_id,)
             )
-            if found:
-                return found[0]
-        return None
+            row = cur.fetchone()
+        return None if row is None else repo.from_row(row)
 
     def _persist(
         self, conn: Conn, rule: AlertRule, decision: Decision, now: datetime
