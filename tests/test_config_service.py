@@ -133,6 +133,14 @@ def test_apply_with_id_updates_in_place_and_skips_no_op(service: ConfigService) 
     assert [e.action for e in service.history()] == ["update", "activate", "create"]
 
 
+def test_apply_cannot_switch_off_the_active_config(service: ConfigService) -> None:
+    """is_active: false on the active row is refused: an environment never loses its config."""
+    active = service.apply(doc(), activate=True).config
+    with pytest.raises(ConfigError, match=r"is_active: config .* is the active config of staging"):
+        service.apply({**active.model_dump(mode="json"), "is_active": False})
+    assert service.active("staging") == active
+
+
 def test_apply_with_unknown_id_creates_it(service: ConfigService) -> None:
     """An id that does not exist yet is created with that id (restoring a `show` output)."""
     wanted = uuid4()

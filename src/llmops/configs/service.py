@@ -137,6 +137,16 @@ class ConfigService:
                 self._record(c, stored, "create", who, AuditDetails(after=_snapshot(stored)))
                 outcome: ApplyOutcome = "created"
             else:
+                if (
+                    existing.is_active
+                    and "is_active" in config.model_fields_set
+                    and not (config.is_active)
+                ):
+                    raise ConfigError(
+                        f"is_active: config {existing.id} is the active config of "
+                        f"{existing.environment}; activate another config instead of "
+                        "switching this one off"
+                    )
                 if existing.environment != config.environment:
                     raise ConfigError(
                         f"environment: config {existing.id} belongs to {existing.environment}; "
