@@ -230,7 +230,7 @@ def test_failure_mid_restore_rolls_back_everything_and_logs_failed(store: Postgr
     manager = BackupManager(store)
     backup = manager.create(ENV, "alice")
     change_everything(store, seeded)
-    before = snapshot(store)
+    before = snapshot(store, (*CONFIG_TABLES, "llm_config_audit"))
     with store.connection() as conn:
         conn.execute(
             "CREATE FUNCTION test_fail() RETURNS trigger AS $$ BEGIN "
@@ -247,7 +247,9 @@ def test_failure_mid_restore_rolls_back_everything_and_logs_failed(store: Postgr
         with store.connection() as conn:
             conn.execute("DROP TRIGGER test_fail ON alert_rules")
             conn.execute("DROP FUNCTION test_fail()")
-    assert snapshot(store) == before  # settings, configs and tests were written, then undone
+    assert (
+        snapshot(store, (*CONFIG_TABLES, "llm_config_audit")) == before
+    )  # settings, configs and tests were written, then undone
     logs = store.restore_logs.select()
     assert [log.status for log in logs] == ["failed"]
     report = logs[0].restore_report
@@ -425,3 +427,30 @@ def test_plan_refuses_duplicate_ids_and_two_active_configs() -> None:
         plan_section(spec, [one, one], [], "merge")
     with pytest.raises(ConfigError, match="2 configs are active"):
         plan_section(spec, [_config("a", True), _config("b", True)], [], "replace")
+
+
+def test_restore_writes_the_config_audit_trail(store: PostgresStore) -> None:
+    """Each settings / fallback-config row a restore writes is audited with the actor and the
+    backup version; a restore that changes nothing adds no audit row."""
+    from llmops.configs.audit import AuditRepository
+
+    seeded = seed_configuration(store)
+    manager = BackupManager(store)
+    backup = manager.create(ENV, "alice")
+    audit = AuditRepository(store.pool)
+    with store.connection() as conn:
+        conn.execute("DELETE FROM llm_config_audit")
+    store.settings.update(seeded["settings"][0].id, {"timeout_ms": 999})
+    store.fallback_configs.activate(seeded["configs"][0].id)
+    manager.restore(backup.id, actor="bob")
+    entries = audit.history(environment=ENV)
+    assert {(e.kind, e.action, e.config_id) for e in entries} == {
+        ("llm_settings", "update", seeded["settings"][0].id),
+        ("fallback_config", "deactivate", seeded["configs"][0].id),
+        ("fallback_config", "activate", seeded["configs"][1].id),
+    }
+    assert {e.actor for e in entries} == {f"bob (restore of {backup.version})"}
+    update = next(e for e in entries if e.action == "update")
+    assert [str(c) for c in update.details.changes] == ["~ timeout_ms: 999 -> 30000"]
+    manager.restore(backup.id, actor="bob")
+    assert len(audit.history(environment=ENV)) == 3

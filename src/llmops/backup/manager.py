@@ -309,6 +309,7 @@ class BackupManager:
         sections: Sequence[str] | None = None,
         dry_run: bool = False,
         environment: str | None = None,
+        actor: str | None = None,
         on_progress: ProgressCallback | None = None,
     ) -> RestoreResult:
         """Restore a backup -- ``source`` is its id or version, or a :class:`~pathlib.Path` to
@@ -325,6 +326,7 @@ class BackupManager:
             mode=mode,
             sections=sections,
             dry_run=dry_run,
+            actor=actor,
             on_progress=on_progress,
         )
 

@@ -95,6 +95,8 @@ class SectionPlan(Generic[M]):
     inserts: list[M] = field(default_factory=list)
     report: SectionReport = field(default_factory=SectionReport)
     changes: list[RestoreChange] = field(default_factory=list)
+    current: dict[Any, M] = field(default_factory=dict)
+    """The rows as they were before the restore, by id (for the audit trail)."""
 
     @property
     def empty(self) -> bool:
@@ -146,6 +148,7 @@ def plan_section(
             )
     fields = compared_fields(spec, type(backup_rows[0])) if backup_rows else []
     by_id = {getattr(r, "id", None): r for r in current_rows}
+    plan.current = dict(by_id)
     by_key = {spec.natural_key(r): r for r in current_rows} if spec.natural_key is not None else {}
     matched: set[Any] = set(untouched)
     restored = unchanged = 0

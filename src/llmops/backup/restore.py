@@ -10,6 +10,8 @@
 * A dry run plans in a read-only transaction, writes nothing and logs nothing.
 * When the active fallback config changes, ``CONFIG_CHANNEL`` is notified (delivered on
   commit), so routers that watch it reload.
+* Every settings / fallback-config row written gets an ``llm_config_audit`` row (same
+  transaction), so ``llmops config history`` shows restores like any other change.
 
 What a restore preserves: ids, ``created_at`` and every configuration column are the backup's;
 ``updated_at`` is set by the database when a row is written. Alert rules' runtime columns
@@ -25,6 +27,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from pydantic import JsonValue
 
 from llmops.backup.plan import (
     RESTORABLE_SECTIONS,
@@ -35,6 +38,15 @@ from llmops.backup.plan import (
 )
 from llmops.backup.redaction import restore_rule_secrets
 from llmops.backup.snapshot import read_alert_rules
+from llmops.configs.audit import (
+    AuditAction,
+    AuditDetails,
+    AuditKind,
+    AuditRepository,
+    ConfigAuditEntry,
+    default_actor,
+)
+from llmops.configs.diff import FieldChange, diff_configs, diff_settings
 from llmops.errors import ConfigError, StoreError
 from llmops.models.alerts import AlertRule
 from llmops.models.backup import (
@@ -128,6 +140,65 @@ def _apply(conn: Conn, repo: Table[Any], plan: SectionPlan[Any]) -> None:
             )
 
 
+_AUDIT_KIND: dict[str, AuditKind] = {
+    "llmSettings": "llm_settings",
+    "fallbackConfigs": "fallback_config",
+}
+
+
+def _diff(before: Any, after: Any) -> list[FieldChange]:
+    if isinstance(after, FallbackConfig):
+        return diff_configs(before, after)
+    return diff_settings(before, after)
+
+
+def _audit(conn: Conn, store: PostgresStore, name: str, plan: SectionPlan[Any], actor: str) -> None:
+    """One ``llm_config_audit`` row per settings / fallback-config row the restore wrote, in
+    the restore's transaction (as ``llmops config`` does for its own changes)."""
+    kind = _AUDIT_KIND.get(name)
+    if kind is None or plan.empty:
+        return
+    repo = AuditRepository(store.pool)
+
+    def record(row: Any, action: AuditAction, details: AuditDetails) -> None:
+        repo.insert(
+            ConfigAuditEntry(
+                kind=kind,
+                config_id=row.id,
+                environment=row.environment,
+                action=action,
+                actor=actor,
+                details=details,
+            ),
+            conn=conn,
+        )
+
+    for row in plan.deletes:
+        record(row, "delete", AuditDetails(before=_snapshot(row)))
+    for row, fields in plan.writes():
+        before = plan.current.get(row.id)
+        if fields is None or before is None:
+            record(row, "create", AuditDetails(after=_snapshot(row), changes=_diff(None, row)))
+            continue
+        action: AuditAction = "update"
+        if fields == ["is_active"]:
+            action = "activate" if row.is_active else "deactivate"
+        record(
+            row,
+            action,
+            AuditDetails(
+                before=_snapshot(before), after=_snapshot(row), changes=_diff(before, row)
+            ),
+        )
+
+
+def _snapshot(row: Any) -> dict[str, JsonValue]:
+    dumped: dict[str, JsonValue] = row.model_dump(
+        mode="json", exclude={"created_at", "updated_at"}, exclude_none=True
+    )
+    return dumped
+
+
 def _plan(
     store: PostgresStore,
     conn: Conn,
@@ -179,14 +250,20 @@ def run_restore(
     mode: RestoreMode = "merge",
     sections: Sequence[str] | None = None,
     dry_run: bool = False,
+    actor: str | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> RestoreResult:
-    """Restore ``backup`` (already verified) into its environment; see the module docstring."""
+    """Restore ``backup`` (already verified) into its environment; see the module docstring.
+
+    ``actor`` (default: ``$LLMOPS_ACTOR`` or the OS user) is recorded in ``llm_config_audit``
+    for every settings and fallback-config row written, as ``<actor> (restore of <version>)``.
+    """
     if mode not in ("merge", "replace"):
         raise ConfigError(f"mode: {mode!r} is not one of 'merge', 'replace'")
     names = _sections(sections)
     _check_environment(backup, names)
     env = backup.environment
+    who = f"{actor or default_actor()} (restore of {backup.version})"[:200]
     report: RestoreReport = {}
     changes: list[RestoreChange] = []
     notified = False
@@ -216,6 +293,7 @@ def run_restore(
                     plan, repo = _plan(store, conn, backup, name, mode, lock=not dry_run)
                     if not dry_run:
                         _apply(conn, repo, plan)
+                        _audit(conn, store, name, plan, who)
                     report[name] = plan.report
                     changes.extend(plan.changes)
                 if on_progress is not None:

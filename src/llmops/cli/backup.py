@@ -86,6 +86,9 @@ def register(sub: Any) -> None:
     r.add_argument(
         "--dry-run", action="store_true", help="report what would change, change nothing"
     )
+    r.add_argument(
+        "--actor", help="who restores, for the audit trail (default: $LLMOPS_ACTOR or OS user)"
+    )
     add_output_options(r)
     r.set_defaults(func=_restore)
 
@@ -253,6 +256,7 @@ def _restore(args: argparse.Namespace) -> int:
             sections=args.sections,
             dry_run=args.dry_run,
             environment=args.environment,
+            actor=args.actor,
             on_progress=step,
         )
         if bar:
