@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from llmops.ab import ABTestManager, analyze
 from llmops.cli._common import format_validation_error
 from llmops.errors import ConfigError, NotFound
+from llmops.models import ABTestResult
 from llmops.store import PostgresStore
 
 START = datetime(2026, 2, 1, tzinfo=UTC)
@@ -220,3 +221,48 @@ def test_quality_is_rounded_to_three_places(store: PostgresStore) -> None:
             "SELECT score FROM ab_result_quality WHERE result_id = %s", (rid,)
         ).fetchone()
     assert row == (Decimal("0.123"),)
+
+
+def test_score_recorded_first_is_linked_when_the_writer_copies_the_row(
+    store: PostgresStore,
+) -> None:
+    """The background writer's COPY of a result links an earlier score to the result's test
+    and variant (statement trigger), so the analysis reads it through the test index."""
+    manager = ABTestManager(store)
+    t = manager.create(_valid())
+    assert t.id is not None
+    rid = uuid.uuid4()
+    assert manager.record_quality(rid, 0.25) is False
+    store.ab_results.copy_many(
+        [
+            ABTestResult(
+                id=rid, test_id=t.id, variant_id="variant_b", content_hash="0" * 64, success=True
+            )
+        ]
+    )
+    with store.connection() as conn:
+        row = conn.execute(
+            "SELECT test_id, variant_id FROM ab_result_quality WHERE result_id = %s", (rid,)
+        ).fetchone()
+    assert row == (t.id, "variant_b")
+    assert analyze(store, t.id).variants[1].mean_quality == pytest.approx(0.25)
+
+
+def test_unlinked_score_of_a_stored_result_still_counts(store: PostgresStore) -> None:
+    """A score whose link was missed (committed concurrently with its result) is joined to
+    its result by id in the analysis."""
+    manager = ABTestManager(store)
+    t = manager.create(_valid())
+    assert t.id is not None
+    rid = uuid.uuid4()
+    with store.connection() as conn:
+        conn.execute(
+            "INSERT INTO ab_test_results (id, test_id, variant_id, content_hash, success) "
+            "VALUES (%s, %s, 'variant_a', %s, true)",
+            (rid, t.id, "0" * 64),
+        )
+        # what a concurrent record_quality that did not yet see the result row leaves behind
+        conn.execute("INSERT INTO ab_result_quality (result_id, score) VALUES (%s, 0.6)", (rid,))
+    report = analyze(store, t.id)
+    assert report.variants[0].quality_n == 1
+    assert report.variants[0].mean_quality == pytest.approx(0.6)

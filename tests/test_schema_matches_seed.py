@@ -37,6 +37,16 @@ SEED_TABLES = (
 # migration). Anything else that differs is a defect.
 ALLOWED_ADDITIONS: frozenset[tuple[str, ...]] = frozenset(
     {
+        # 003_ab_quality.sql: a quality score recorded before its result row links to the
+        # result's test when the row arrives (one UPDATE per INSERT/COPY statement)
+        (
+            "trigger",
+            "ab_test_results",
+            "resolve_ab_result_quality",
+            "CREATE TRIGGER resolve_ab_result_quality AFTER INSERT ON public.ab_test_results "
+            "REFERENCING NEW TABLE AS new_ab_results FOR EACH STATEMENT "
+            "EXECUTE FUNCTION resolve_ab_result_quality()",
+        ),
         # 005_config_audit.sql: changes to an active config NOTIFY watching routers (hot reload)
         (
             "trigger",

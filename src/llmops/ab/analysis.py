@@ -18,6 +18,9 @@ is significant when its adjusted p-value is below ``1 - confidenceLevel/100``.
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_right
+from itertools import accumulate
 from typing import Any, Literal
 from uuid import UUID
 
@@ -60,27 +63,85 @@ LOWER_IS_BETTER: dict[str, bool] = {
     "quality": False,
 }
 
-_AGGREGATE_SQL = """
-SELECT r.variant_id,
-       count(*) AS n,
-       count(*) FILTER (WHERE r.success) AS successes,
-       count(r.estimated_cost) AS cost_n,
-       avg(r.estimated_cost::float8) AS cost_mean,
-       var_samp(r.estimated_cost::float8) AS cost_var,
-       count(r.processing_time) FILTER (WHERE r.success) AS speed_n,
-       avg(r.processing_time::float8) FILTER (WHERE r.success) AS speed_mean,
-       var_samp(r.processing_time::float8) FILTER (WHERE r.success) AS speed_var,
-       percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY r.processing_time)
-           FILTER (WHERE r.success) AS latency_pct,
-       avg(r.total_tokens::float8) AS tokens_mean,
-       count(q.score) AS quality_n,
-       avg(q.score::float8) AS quality_mean,
-       var_samp(q.score::float8) AS quality_var
-FROM ab_test_results r
-LEFT JOIN ab_result_quality q ON q.result_id = r.id
-WHERE r.test_id = %s
-GROUP BY r.variant_id
+# One scan of the test's results, grouped finely by (variant, success, latency): exact
+# per-variant counts and cost moments are combined from the groups (Chan's formula for the
+# variance), and the successful calls' latency histogram comes back as two arrays per variant,
+# from which Python computes the exact mean, variance and percentile_cont percentiles.
+_RESULTS_SQL = """
+WITH g AS MATERIALIZED (
+    SELECT variant_id, success, processing_time,
+           count(*) AS n,
+           count(estimated_cost) AS cost_n,
+           avg(estimated_cost::float8) AS cost_mean,
+           var_pop(estimated_cost::float8) AS cost_var,
+           count(total_tokens) AS tokens_n,
+           sum(total_tokens) AS tokens_sum
+    FROM ab_test_results
+    WHERE test_id = %(test_id)s
+    GROUP BY variant_id, success, processing_time
+), w AS (
+    SELECT g.*,
+           sum(g.cost_n * g.cost_mean) OVER v / nullif(sum(g.cost_n) OVER v, 0) AS v_cost_mean
+    FROM g
+    WINDOW v AS (PARTITION BY g.variant_id)
+)
+SELECT variant_id,
+       sum(n)::int8 AS n,
+       coalesce(sum(n) FILTER (WHERE success), 0)::int8 AS successes,
+       sum(cost_n)::int8 AS cost_n,
+       min(v_cost_mean) AS cost_mean,
+       sum(cost_n * (cost_var + (cost_mean - v_cost_mean) ^ 2)) FILTER (WHERE cost_n > 0)
+           / nullif(sum(cost_n) - 1, 0) AS cost_var,
+       sum(tokens_sum)::float8 / nullif(sum(tokens_n), 0) AS tokens_mean,
+       array_agg(processing_time ORDER BY processing_time)
+           FILTER (WHERE success AND processing_time IS NOT NULL) AS latency_values,
+       array_agg(n ORDER BY processing_time)
+           FILTER (WHERE success AND processing_time IS NOT NULL) AS latency_counts
+FROM w
+GROUP BY variant_id
 """
+
+# Scores already linked to the test (indexed), plus the rare scores whose link was missed
+# (recorded concurrently with their result's insert), joined to their result by its key.
+_QUALITY_SQL = """
+SELECT variant_id,
+       count(*) AS quality_n,
+       avg(score::float8) AS quality_mean,
+       var_samp(score::float8) AS quality_var
+FROM (
+    SELECT variant_id, score FROM ab_result_quality WHERE test_id = %(test_id)s
+    UNION ALL
+    SELECT r.variant_id, q.score
+    FROM ab_result_quality q JOIN ab_test_results r ON r.id = q.result_id
+    WHERE q.test_id IS NULL AND r.test_id = %(test_id)s
+) AS scores
+GROUP BY variant_id
+"""
+
+
+def _histogram_stats(
+    values: list[int] | None, counts: list[int] | None
+) -> tuple[int, float | None, float | None, float | None, float | None]:
+    """``(n, mean, sample variance, p50, p95)`` of a histogram sorted by value; p50/p95 are
+    PostgreSQL's ``percentile_cont`` (linear interpolation between closest ranks)."""
+    if not values or not counts:
+        return (0, None, None, None, None)
+    n = sum(counts)
+    mean = math.fsum(v * c for v, c in zip(values, counts, strict=True)) / n
+    m2 = math.fsum(c * (v - mean) ** 2 for v, c in zip(values, counts, strict=True))
+    var = m2 / (n - 1) if n > 1 else None
+    cumulative = list(accumulate(counts))
+
+    def at_rank(k: int) -> int:  # the k-th smallest value, 0-based
+        return values[bisect_right(cumulative, k)]
+
+    def percentile(p: float) -> float:
+        pos = p * (n - 1)
+        lo = math.floor(pos)
+        low = at_rank(lo)
+        return float(low + (pos - lo) * (at_rank(min(lo + 1, n - 1)) - low))
+
+    return (n, mean, var, percentile(0.5), percentile(0.95))
 
 
 class _Frozen(BaseModel):
@@ -193,13 +254,29 @@ class ABReport(_Frozen):
 
 def aggregate(store: PostgresStore, test_id: UUID) -> dict[str, VariantAggregate]:
     """One :class:`VariantAggregate` per variant id found in ``ab_test_results``."""
+    params = {"test_id": test_id}
     with store.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(_AGGREGATE_SQL, (test_id,))
+        cur.execute(_RESULTS_SQL, params)
         rows = cur.fetchall()
+        cur.execute(_QUALITY_SQL, params)
+        quality = {q.pop("variant_id"): q for q in cur.fetchall()}
     out: dict[str, VariantAggregate] = {}
     for row in rows:
-        pct = row.pop("latency_pct") or [None, None]
-        out[row["variant_id"]] = VariantAggregate(**row, latency_p50=pct[0], latency_p95=pct[1])
+        vid = row["variant_id"]
+        speed_n, speed_mean, speed_var, p50, p95 = _histogram_stats(
+            row.pop("latency_values"), row.pop("latency_counts")
+        )
+        out[vid] = VariantAggregate(
+            **row,
+            speed_n=speed_n,
+            speed_mean=speed_mean,
+            speed_var=speed_var,
+            latency_p50=p50,
+            latency_p95=p95,
+            **quality.pop(vid, {}),
+        )
+    for vid, q in quality.items():  # scored results of a variant id with no result rows
+        out[vid] = VariantAggregate(variant_id=vid, **q)
     return out
 
 

@@ -33,8 +33,15 @@ __all__ = ["ABTestManager"]
 _SCORE = TypeAdapter(QualityScore)
 
 _UPSERT_QUALITY = """
-INSERT INTO ab_result_quality (result_id, score) VALUES (%s, %s)
-ON CONFLICT (result_id) DO UPDATE SET score = EXCLUDED.score, recorded_at = now()
+INSERT INTO ab_result_quality (result_id, score, test_id, variant_id)
+SELECT %(rid)s, %(score)s, r.test_id, r.variant_id
+FROM (SELECT 1) AS one LEFT JOIN ab_test_results r ON r.id = %(rid)s
+ON CONFLICT (result_id) DO UPDATE SET
+    score = EXCLUDED.score,
+    recorded_at = now(),
+    test_id = coalesce(EXCLUDED.test_id, ab_result_quality.test_id),
+    variant_id = coalesce(EXCLUDED.variant_id, ab_result_quality.variant_id)
+RETURNING test_id IS NOT NULL
 """
 
 
@@ -115,8 +122,9 @@ class ABTestManager:
         """Attach a quality score in [0, 1] to a result (the latest score wins).
 
         Works before the router's background writer has stored the result row: the score goes
-        to ``ab_result_quality`` keyed by the result id and counts once the row arrives.
-        Returns whether the result row is already stored.
+        to ``ab_result_quality`` keyed by the result id; a trigger on ``ab_test_results`` links
+        it to its test when the row arrives, and it counts from then on. Returns whether the
+        result row is already stored.
         """
         if isinstance(score, bool):
             raise ConfigError(f"score: must be a number between 0 and 1, got {score!r}")
@@ -129,10 +137,7 @@ class ABTestManager:
         except (ValidationError, ArithmeticError, ValueError):
             raise ConfigError(f"score: must be a number between 0 and 1, got {score!r}") from None
         with self.store.transaction() as conn:
-            conn.execute(_UPSERT_QUALITY, (rid, value))
-            row = conn.execute(
-                "SELECT EXISTS (SELECT 1 FROM ab_test_results WHERE id = %s)", (rid,)
-            ).fetchone()
+            row = conn.execute(_UPSERT_QUALITY, {"rid": rid, "score": value}).fetchone()
         return bool(row and row[0])
 
     def report(self, ref: str | UUID, environment: str | None = None) -> ABReport:

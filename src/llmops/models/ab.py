@@ -190,19 +190,20 @@ def _round3(value: Decimal) -> Decimal:
     return value.quantize(Decimal("0.001"), rounding=ROUND_HALF_EVEN)
 
 
-QualityScore = Annotated[
-    Decimal, Field(ge=0, le=1, allow_inf_nan=False), AfterValidator(_round3)
-]
+QualityScore = Annotated[Decimal, Field(ge=0, le=1, allow_inf_nan=False), AfterValidator(_round3)]
 """``NUMERIC(4,3) CHECK (score BETWEEN 0 AND 1)``: a score in [0, 1], rounded to 3 places."""
 
 
 class ABResultQuality(Row):
     """A row of ``ab_result_quality`` (sql/003): the host's quality score of one result.
 
-    Keyed by the result's id without a foreign key, so a score may arrive before the
-    background writer has flushed the result row itself.
+    Keyed by the result's id without a foreign key to it, so a score may arrive before the
+    background writer has flushed the result row. ``test_id``/``variant_id`` are copied from
+    the result once it is stored (by ``record_quality`` or by a trigger on the result insert).
     """
 
     result_id: UUID
     score: QualityScore
+    test_id: UUID | None = None
+    variant_id: Str100 | None = None
     recorded_at: datetime | None = None
