@@ -454,3 +454,36 @@ def test_restore_writes_the_config_audit_trail(store: PostgresStore) -> None:
     assert [str(c) for c in update.details.changes] == ["~ timeout_ms: 999 -> 30000"]
     manager.restore(backup.id, actor="bob")
     assert len(audit.history(environment=ENV)) == 3
+
+
+def test_two_restores_at_once_run_one_after_the_other(store: PostgresStore) -> None:
+    """Two concurrent restores of one environment serialise: one writes, the other finds
+    nothing left to change; both complete and log."""
+    import threading
+
+    seeded = seed_configuration(store)
+    manager = BackupManager(store)
+    original = rows_of(store)
+    backup = manager.create(ENV, "alice")
+    change_everything(store, seeded)
+    results: list[Any] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def restore() -> None:
+        try:
+            start.wait()
+            results.append(manager.restore(backup.id, mode="replace"))
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=restore) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    assert sorted(len(r.changes) for r in results)[0] == 0
+    assert sorted(len(r.changes) for r in results)[1] > 0
+    assert_same_fields(original, rows_of(store))
+    assert [log.status for log in store.restore_logs.select()] == ["completed", "completed"]
