@@ -6,6 +6,7 @@ every name is importable and that nothing public is missing.
 """
 
 from llmops._version import __version__
+from llmops.alerts import AlertEngine, AlertRuleManager, ImmediateAlerts
 from llmops.backup import BackupManager
 from llmops.breaker import BreakerTransition, CircuitBreaker, TargetHealth
 from llmops.completion import Completion, Usage
@@ -60,8 +61,10 @@ from llmops.watch import ConfigWatcher
 __all__ = [
     "ABTest",
     "ABTestResult",
+    "AlertEngine",
     "AlertEvent",
     "AlertRule",
+    "AlertRuleManager",
     "AllProvidersFailed",
     "AsyncLLMRouter",
     "AuthenticationFailed",
@@ -83,6 +86,7 @@ __all__ = [
     "FallbackConfig",
     "FallbackLog",
     "FallbackTarget",
+    "ImmediateAlerts",
     "IntegrityError",
     "LLMBackup",
     "LLMOpsError",
