@@ -217,3 +217,34 @@ def test_10000_calls_with_the_database_cut_mid_run(
     assert count(store, "llm_fallback_logs") == 10_000
     assert count(store, "llm_usage_logs") == 10_000
     assert list(tmp_path.rglob("*.jsonl")) == []
+
+
+def test_interpreter_exit_flushes_without_close(store: PostgresStore, database_url: str) -> None:
+    """A process that never calls close() still writes every row (atexit flush)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        f"""
+        from llmops import LLMRouter, PostgresStore
+        from llmops.providers.fake import FakeProvider
+        from tests._routerkit import MESSAGES, config
+        store = PostgresStore.connect({database_url!r})
+        router = LLMRouter(config(), {{"primary": FakeProvider()}}, store)
+        for _ in range(300):
+            router.complete(MESSAGES)
+        """
+    )
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        check=False,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert count(store, "llm_usage_logs") == 300
+    assert count(store, "llm_fallback_logs") == 300
