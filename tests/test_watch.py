@@ -131,6 +131,33 @@ def test_refused_config_is_logged_once_and_the_old_one_kept(
         assert recorder.next().primary_model == "good"
 
 
+def test_a_crashing_callback_does_not_stop_the_watcher(
+    store: PostgresStore, service: ConfigService
+) -> None:
+    """on_change raising an unexpected error is logged; the next config is still delivered."""
+    current = service.apply(doc("m0"), activate=True).config
+    seen: queue.Queue[str] = queue.Queue()
+
+    def on_change(config: FallbackConfig) -> None:
+        if config.primary_model == "boom":
+            raise RuntimeError("bug in the callback")
+        seen.put(config.primary_model)
+
+    with ConfigWatcher(store, ENV, on_change, current=current) as watcher:
+        assert watcher.wait_connected(5)
+        service.apply(doc("boom"), activate=True)
+        deadline = time.monotonic() + 5
+        while watcher.stats.rejected == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert (
+            watcher.stats.last_error is not None
+            and "bug in the callback" in watcher.stats.last_error
+        )
+        service.apply(doc("fine"), activate=True)
+        assert seen.get(timeout=5) == "fine"
+        assert watcher.stats.rejected == 1 and watcher.stats.connections == 1
+
+
 def test_no_active_config_keeps_the_current_one(
     watched: tuple[ConfigWatcher, Recorder], service: ConfigService, store: PostgresStore
 ) -> None:

@@ -224,6 +224,10 @@ class ConfigWatcher:
         except LLMOpsError as exc:
             self._reject(fingerprint, f"config {config.id} of {self.environment} refused: {exc}")
             return
+        except Exception as exc:  # a bug in on_change must not stop the watcher for good
+            log.exception("on_change failed for config %s", config.id)
+            self._reject(fingerprint, f"config {config.id} of {self.environment} failed: {exc!r}")
+            return
         self._current = fingerprint
         self._rejected = None
         with self._lock:
