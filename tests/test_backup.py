@@ -454,3 +454,19 @@ def test_canonical_json_is_sorted_compact_utf8_and_refuses_nan() -> None:
     assert d.size == len(canonical_json(value))
     with pytest.raises(ConfigError, match="backup data"):
         canonical_json({"x": float("nan")})
+
+
+def test_an_invalid_row_stops_the_backup_naming_row_and_field(store: PostgresStore) -> None:
+    """A row the models refuse (plain SQL) gives a ConfigError naming section, id and field;
+    no backup row is written."""
+    seed_configuration(store)
+    with store.connection() as conn:
+        row = conn.execute(
+            "INSERT INTO alert_rules (name, environment, type, conditions, actions) "
+            "VALUES ('bad', %s, 'error_rate', '[]', '[]') RETURNING id",
+            (ENV,),
+        ).fetchone()
+    assert row is not None
+    with pytest.raises(ConfigError, match=rf"alertRules: row {row[0]} .*conditions"):
+        BackupManager(store).create(ENV, "alice")
+    assert store.backups.count() == 0

@@ -37,7 +37,7 @@ from llmops.backup.plan import (
     plan_section,
 )
 from llmops.backup.redaction import restore_rule_secrets
-from llmops.backup.snapshot import read_alert_rules
+from llmops.backup.snapshot import read_rows
 from llmops.configs.audit import (
     AuditAction,
     AuditDetails,
@@ -210,16 +210,8 @@ def _plan(
 ) -> tuple[SectionPlan[Any], Table[Any]]:
     spec: SectionSpec[Any] = SECTION_SPECS[name]
     repo: Table[Any] = getattr(store, spec.repository)
-    current: list[Any]
-    if name == "alertRules":  # secrets a plain-SQL row holds in clear stay out of reports
-        current = read_alert_rules(store, conn, backup.environment, lock=lock)
-    else:
-        current = repo.select(
-            {"environment": backup.environment},
-            order_by=(("id", "ASC"),),
-            for_update=lock,
-            conn=conn,
-        )
+    # alert-rule secrets a plain-SQL row holds in clear are redacted here too
+    current = read_rows(name, repo, conn, backup.environment, lock=lock)
     rows: list[Any] = list(getattr(backup.data, _ATTR[name]))
     errors: list[str] = []
     untouched: set[Any] = set()

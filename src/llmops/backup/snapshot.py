@@ -1,25 +1,29 @@
-"""Reading the sections of one environment, as a backup records them.
+"""Reading the sections of one environment, as a backup records them (and a restore compares).
 
 Called inside one REPEATABLE READ transaction, so every section comes from the same snapshot.
 Rows are ordered by id, so the same data always gives the same document (and hash).
+
+A row the models refuse (written by plain SQL, or by an older version) stops the backup with a
+:class:`ConfigError` naming the section, the row id and the field, rather than a bare
+validation error: fix or delete that row, then back up again.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from psycopg import sql
 from psycopg.rows import dict_row
+from pydantic import ValidationError
 
 from llmops.backup.redaction import redact_actions
-from llmops.models.alerts import AlertRule
+from llmops.errors import ConfigError
 from llmops.models.backup import BackupData, UsageStat
 from llmops.store import PostgresStore
-from llmops.store._table import Conn
+from llmops.store._table import Conn, Table
 
-__all__ = ["read_alert_rules", "read_sections", "read_usage_stats"]
-
-_BY_ID = (("id", "ASC"),)
+__all__ = ["read_rows", "read_sections", "read_usage_stats"]
 
 _USAGE_SQL = """
 SELECT provider,
@@ -46,31 +50,53 @@ def read_usage_stats(conn: Conn, environment: str) -> list[UsageStat]:
     return [UsageStat.model_validate(r) for r in rows]
 
 
-def read_alert_rules(
-    store: PostgresStore, conn: Conn, environment: str, *, lock: bool = False
-) -> list[AlertRule]:
-    """The alert rules of ``environment``, secrets redacted in the raw JSON before validation
-    (a row holding a secret in clear, written by plain SQL, is backed up without it)."""
-    repo = store.alert_rules
+def _redact_rule(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "actions": redact_actions(row.get("actions"))}
+
+
+def read_rows(
+    section: str, repo: Table[Any], conn: Conn, environment: str, *, lock: bool = False
+) -> list[Any]:
+    """The rows of ``environment`` in ``repo``'s table, ordered by id, as models.
+
+    Alert rules have their secrets redacted in the raw JSON first (a row holding a secret in
+    clear, written by plain SQL, is backed up without it and never echoed in errors).
+    """
+    fix: Callable[[dict[str, Any]], dict[str, Any]] = (
+        _redact_rule if repo.table == "alert_rules" else dict
+    )
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
-            sql.SQL("SELECT {} FROM alert_rules WHERE environment = %s ORDER BY id{}").format(
+            sql.SQL("SELECT {} FROM {} WHERE environment = %s ORDER BY id{}").format(
                 sql.SQL(", ").join(map(sql.Identifier, repo.columns)),
+                sql.Identifier(repo.table),
                 sql.SQL(" FOR UPDATE" if lock else ""),
             ),
             (environment,),
         )
         rows = cur.fetchall()
-    return [AlertRule.model_validate({**r, "actions": redact_actions(r["actions"])}) for r in rows]
+    out = []
+    for row in rows:
+        try:
+            out.append(repo.model.model_validate(fix(row)))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                for e in exc.errors(include_url=False, include_input=False)
+            )
+            raise ConfigError(
+                f"{section}: row {row.get('id')} of {repo.table} is not valid ({problems}); "
+                "fix or delete it first"
+            ) from None
+    return out
 
 
 def read_sections(store: PostgresStore, conn: Conn, environment: str) -> BackupData:
     """Every section of ``environment``; alert-rule secrets redacted (see ``redaction``)."""
-    where = {"environment": environment}
     return BackupData(
-        llm_settings=store.settings.select(where, order_by=_BY_ID, conn=conn),
-        fallback_configs=store.fallback_configs.select(where, order_by=_BY_ID, conn=conn),
-        ab_tests=store.ab_tests.select(where, order_by=_BY_ID, conn=conn),
+        llm_settings=read_rows("llmSettings", store.settings, conn, environment),
+        fallback_configs=read_rows("fallbackConfigs", store.fallback_configs, conn, environment),
+        ab_tests=read_rows("abTests", store.ab_tests, conn, environment),
         usage_stats=read_usage_stats(conn, environment),
-        alert_rules=read_alert_rules(store, conn, environment),
+        alert_rules=read_rows("alertRules", store.alert_rules, conn, environment),
     )
