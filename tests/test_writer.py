@@ -8,6 +8,7 @@ import json
 import random
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -248,3 +249,28 @@ def test_interpreter_exit_flushes_without_close(store: PostgresStore, database_u
     assert done.returncode == 0, done.stderr
     assert count(store, "llm_usage_logs") == 300
     assert count(store, "llm_fallback_logs") == 300
+
+
+def test_unwritable_spill_dir_loses_rows_loudly_and_keeps_writing(
+    store: PostgresStore, proxy: tuple[TcpProxy, str], tmp_path: Path, caplog: Any
+) -> None:
+    """A spill file that cannot be written: those rows are counted as dropped and logged; the
+    writer lives on and writes later rows once the database is back."""
+    p, url = proxy
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the spill directory should be")
+    with PostgresStore.connect(url) as proxied:
+        p.cut()
+        w = LogWriter(proxied, spill_dir=blocker, reconnect_interval=0.1, connect_timeout=1)
+        for i in range(20):
+            w.submit(usage(i))
+        assert w.flush(10)
+        assert w.stats().dropped == 20
+        assert "20 row(s) lost" in caplog.text
+        p.restore()
+        time.sleep(0.15)  # past the reconnect pause
+        for i in range(5):
+            w.submit(usage(i))
+        assert w.flush(10)
+        w.close()
+    assert count(store, "llm_usage_logs") == 5

@@ -76,6 +76,12 @@ class _LazyAssigner:
         assert self._impl is not None
         return self._impl.assign(test, session_id=session_id, user_id=user_id, now=now)
 
+    def close(self) -> None:
+        """Let the assigner finish a background refresh, if it was ever built."""
+        closer = getattr(self._impl, "close", None)
+        if callable(closer):
+            closer()
+
 
 class _BaseRouter:
     """Construction and everything that is neither calling nor sleeping."""
@@ -249,6 +255,8 @@ class _BaseRouter:
         """Stop following the config (if watching); flush and stop the log writer (if owned)."""
         if self._watcher is not None:
             self._watcher.stop()
+        if isinstance(self._core.ab_assigner, _LazyAssigner):  # ours: from_store built it
+            self._core.ab_assigner.close()
         if self._owns_writer and self._writer is not None:
             self._writer.close()
 

@@ -61,6 +61,9 @@ __all__ = ["SPILL_DIR_ENV", "LogWriter", "RowSource", "WriterStats", "default_sp
 
 _log = logging.getLogger(__name__)
 
+# the database (or the way to it) is away: keep the rows and try again later
+_CONNECTIVITY = (psycopg.OperationalError, psycopg.InterfaceError, OSError)
+
 SPILL_DIR_ENV = "LLMOPS_SPILL_DIR"
 
 
@@ -233,9 +236,12 @@ class LogWriter:
                 self._wake.wait(self._flush_interval)
                 self._wake.clear()
                 closing = self._closing
-                self._drain()
-                if self._spill_pending and time.monotonic() >= self._down_until:
-                    self._replay_spills()
+                try:
+                    self._drain()
+                    if self._spill_pending and time.monotonic() >= self._down_until:
+                        self._replay_spills()
+                except Exception:  # a bug here must not stop logging for the process's life
+                    _log.exception("llmops log writer: unexpected error; the writer carries on")
                 if closing and not self._queue:
                     break
             if self._spill_pending:  # one last try, even inside a reconnect pause
@@ -289,7 +295,7 @@ class LogWriter:
             return
         try:
             self._copy(rows)
-        except psycopg.OperationalError as exc:
+        except _CONNECTIVITY as exc:
             self._mark_down(exc)
             self._spill(rows)
         except psycopg.Error:
@@ -319,7 +325,7 @@ class LogWriter:
                 if not replay:
                     self._reject(row, "duplicate id")
                 # replaying: the row was written before the previous attempt failed
-            except psycopg.OperationalError as exc:
+            except _CONNECTIVITY as exc:
                 self._mark_down(exc)
                 if replay:
                     return -1  # the spill file still holds these rows
@@ -376,7 +382,19 @@ class LogWriter:
 
     # -- spill files ------------------------------------------------------------------------
 
-    def _spill(self, rows: Iterable[BaseModel]) -> None:
+    def _spill(self, rows: Sequence[BaseModel]) -> None:
+        try:
+            self._append_spill(rows)
+        except OSError as exc:  # disk full, no permission: these rows cannot be kept
+            self._counts["dropped"] += len(rows)
+            _log.error(
+                "llmops log writer: cannot write spill file %s (%s); %d row(s) lost",
+                self._spill_path,
+                exc,
+                len(rows),
+            )
+
+    def _append_spill(self, rows: Sequence[BaseModel]) -> None:
         f = self._open_spill()
         now = datetime.now(UTC)
         n = 0
@@ -455,7 +473,7 @@ class LogWriter:
             chunk = rows[start : start + self._batch_size]
             try:
                 self._copy(chunk)
-            except psycopg.OperationalError as exc:
+            except _CONNECTIVITY as exc:
                 self._mark_down(exc)
                 return False
             except psycopg.Error:  # rows written by an earlier, interrupted replay
