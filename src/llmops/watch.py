@@ -161,7 +161,8 @@ class ConfigWatcher:
                 self._session()
                 failures = 0
             except (psycopg.Error, LLMOpsError) as exc:
-                failures += 1
+                # a connection that worked for a while starts the backoff over
+                failures = 1 if self._connected.is_set() else failures + 1
                 delay = reconnect_delay(failures, base=self.backoff_base, cap=self.backoff_cap)
                 self._note_error(f"config watcher connection lost ({exc}); retry in {delay:.1f}s")
                 self._stop.wait(delay)
