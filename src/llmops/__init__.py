@@ -6,6 +6,7 @@ every name is importable and that nothing public is missing.
 """
 
 from llmops._version import __version__
+from llmops.ab import ABAssigner, ABReport, ABTestManager
 from llmops.alerts import AlertEngine, AlertRuleManager, ImmediateAlerts
 from llmops.backup import BackupManager
 from llmops.breaker import BreakerTransition, CircuitBreaker, TargetHealth
@@ -59,7 +60,10 @@ from llmops.validation import ConfigValidationError
 from llmops.watch import ConfigWatcher
 
 __all__ = [
+    "ABAssigner",
+    "ABReport",
     "ABTest",
+    "ABTestManager",
     "ABTestResult",
     "AlertEngine",
     "AlertEvent",
