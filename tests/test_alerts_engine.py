@@ -10,6 +10,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 
 from llmops.alerts import AlertEngine, AlertRuleManager, DeliveryFailed, Notification
 from llmops.alerts.immediate import ImmediateAlerts
@@ -391,3 +392,36 @@ def test_immediate_alerts_evaluate_breaker_rules_off_the_callers_thread(
     assert [e.rule_name for e in events(store)] == ["breaker"]
     assert recorder.kinds == ["firing"]
     assert [o.kind for o in immediate.outcomes] == ["open", "none"]
+
+
+def test_unreachable_database_is_one_clear_error(database_url: str, clock: Clock) -> None:
+    """With the pool gone, a pass raises DatabaseUnavailable (what `alerts run` logs and survives)."""
+    from llmops.errors import DatabaseUnavailable
+
+    gone = PostgresStore.connect(database_url, max_size=1)
+    gone.close()
+    with pytest.raises(DatabaseUnavailable, match="cannot list rules"):
+        AlertEngine(gone, notifiers={}, clock=clock).evaluate_due()
+
+
+def test_a_rule_row_that_no_longer_validates_is_an_error_outcome(
+    store: PostgresStore, engine: AlertEngine
+) -> None:
+    """A rule whose stored conditions were corrupted outside llmops fails alone, state unchanged."""
+    good = add(store)
+    bad = add(store, name="corrupted")
+    spend(store, T0 - timedelta(minutes=1), "99")
+    with store.connection() as conn:
+        conn.execute(
+            "UPDATE alert_rules SET conditions = %s, actions = %s WHERE id = %s",
+            (
+                Jsonb([{"metric": "nope"}]),
+                Jsonb([{"type": "slack", "config": {"webhookUrl": "https://x/clear-secret"}}]),
+                bad.id,
+            ),
+        )
+    outcomes = {o.rule_id: o for o in engine.evaluate_due()}
+    assert outcomes[good.id].kind == "open"
+    assert outcomes[bad.id].kind == "error" and "ValidationError" in outcomes[bad.id].reason
+    assert "clear-secret" not in outcomes[bad.id].reason
+    assert [e.rule_id for e in events(store)] == [good.id]

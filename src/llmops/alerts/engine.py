@@ -29,6 +29,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
+from pydantic import ValidationError
 
 from llmops.alerts.evaluation import Decision, DecisionKind, NoticeKind, decide, is_due
 from llmops.alerts.metrics import measure
@@ -38,7 +39,7 @@ from llmops.alerts.notifiers import (
     Notifier,
     default_notifiers,
 )
-from llmops.errors import ConfigError, LLMOpsError, NotFound
+from llmops.errors import ConfigError, DatabaseUnavailable, LLMOpsError, NotFound
 from llmops.models.alerts import AlertEvent, AlertRule
 from llmops.store import PostgresStore
 from llmops.store._table import Conn
@@ -92,6 +93,15 @@ class EvaluationOutcome:
     deliveries: tuple[DeliveryResult, ...] = ()
 
 
+def _describe(exc: BaseException) -> str:
+    """An error in one line; a ValidationError by field and message only (its input values
+    could hold a secret written by another tool)."""
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -121,11 +131,14 @@ class AlertEngine:
     def evaluate_due(
         self, *, environment: str | None = None, types: Sequence[str] | None = None
     ) -> list[EvaluationOutcome]:
-        """One pass: evaluate every active rule (of ``environment``/``types``) that is due."""
+        """One pass: evaluate every active rule (of ``environment``/``types``) that is due.
+
+        Raises :class:`DatabaseUnavailable` when the rules cannot even be listed; anything that
+        goes wrong with one rule is that rule's ``error`` outcome and the pass goes on.
+        """
         return [
-            self._evaluate(rule.id, only_if_due=True)
-            for rule in self._candidates(environment, types)
-            if rule.id is not None
+            self._evaluate(rule_id, only_if_due=True)
+            for rule_id in self._candidates(environment, types)
         ]
 
     def evaluate_now(
@@ -134,21 +147,31 @@ class AlertEngine:
         """Evaluate the matching active rules at once, whatever their frequency (the path of
         immediate alerts from the router); same locking and deduplication as a pass."""
         return [
-            self._evaluate(rule.id, only_if_due=False)
-            for rule in self._candidates(environment, types)
-            if rule.id is not None
+            self._evaluate(rule_id, only_if_due=False)
+            for rule_id in self._candidates(environment, types)
         ]
 
     def evaluate_rule(self, rule_id: UUID) -> EvaluationOutcome:
         """Evaluate one rule now, whatever its frequency."""
         return self._evaluate(rule_id, only_if_due=False)
 
-    def _candidates(self, environment: str | None, types: Sequence[str] | None) -> list[AlertRule]:
-        where: dict[str, Any] = {"is_active": True}
+    def _candidates(self, environment: str | None, types: Sequence[str] | None) -> list[UUID]:
+        """Ids of the active rules to look at (each is loaded, validated and locked later)."""
+        query = "SELECT id FROM alert_rules WHERE is_active"
+        params: list[Any] = []
         if environment is not None:
-            where["environment"] = environment
-        rules = self.store.alert_rules.select(where, order_by=(("created_at", "ASC"),))
-        return [r for r in rules if types is None or r.type in types]
+            query += " AND environment = %s"
+            params.append(environment)
+        if types is not None:
+            query += " AND type = ANY(%s)"
+            params.append(list(types))
+        try:
+            with self.store.connection() as conn:
+                rows = conn.execute(query + " ORDER BY created_at, id", params).fetchall()
+        except psycopg.Error as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DatabaseUnavailable(f"alerts: cannot list rules: {reason}") from exc
+        return [row[0] for row in rows]
 
     def _evaluate(self, rule_id: UUID, *, only_if_due: bool) -> EvaluationOutcome:
         try:
@@ -166,10 +189,11 @@ class AlertEngine:
                 metrics = measure(conn, rule, now)
                 decision = decide(rule, metrics, self._open_event(conn, rule_id), now)
                 event = self._persist(conn, rule, decision, now)
-        except (psycopg.Error, LLMOpsError) as exc:
+        except (psycopg.Error, LLMOpsError, ValidationError) as exc:
             # the transaction rolled back: no alert state changed, nothing was sent
-            logger.error("alert rule %s: evaluation failed, state unchanged: %s", rule_id, exc)
-            return EvaluationOutcome(rule_id, "", "", "error", f"{type(exc).__name__}: {exc}")
+            reason = f"{type(exc).__name__}: {_describe(exc)}"
+            logger.error("alert rule %s: evaluation failed, state unchanged: %s", rule_id, reason)
+            return EvaluationOutcome(rule_id, "", "", "error", reason)
         outcome_metrics = {m.metric: m.value for m in metrics}
         deliveries: tuple[DeliveryResult, ...] = ()
         if decision.notice is not None and event is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sys
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -23,7 +24,7 @@ from llmops.cli._common import (
     parse_uuid,
     print_table,
 )
-from llmops.errors import ConfigError
+from llmops.errors import ConfigError, DatabaseUnavailable
 from llmops.models.alerts import ALERT_TYPE_METRICS, AlertEvent, AlertRule
 
 __all__ = ["register"]
@@ -250,9 +251,13 @@ def _run(args: argparse.Namespace) -> int:
                 flush=True,
             )
             while not stop.is_set():
-                outcomes = engine.evaluate_due(environment=args.environment)
-                passes += 1
                 stamp = datetime.now(UTC).isoformat(timespec="seconds")
+                passes += 1
+                try:
+                    outcomes = engine.evaluate_due(environment=args.environment)
+                except DatabaseUnavailable as exc:  # keep running: the next pass may succeed
+                    print(f"{stamp} pass failed: {exc}", file=sys.stderr, flush=True)
+                    outcomes = []
                 for o in outcomes:
                     if o.kind not in ("none", "skipped"):
                         print(f"{stamp} {o.rule_name or o.rule_id}: {o.kind} ({o.reason})",
