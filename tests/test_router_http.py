@@ -110,7 +110,7 @@ def test_429_forever_backs_off_then_falls_over(servers: tuple[OpenAIServer, Gemi
     openai, gemini = servers
     openai.always(oai.rate_limited())
     gemini.always(Reply("gemini answers"))
-    router = make_router(openai, gemini, config=cfg(max_retries=6, retry_delay=500), deadline=6.0)
+    router = make_router(openai, gemini, config=cfg(max_retries=6, retry_delay=500), deadline=8.0)
     started = time.monotonic()
     c = router.complete(MESSAGES)
     elapsed = time.monotonic() - started
@@ -121,7 +121,7 @@ def test_429_forever_backs_off_then_falls_over(servers: tuple[OpenAIServer, Gemi
         assert times[i + 4] - times[i] >= 3.0, f"5 attempts within 3 s: {times}"
     gaps = [b - a for a, b in itertools.pairwise(times)]
     assert all(g >= 0.25 for g in gaps), f"tight loop: {gaps}"
-    assert elapsed < 6.0
+    assert elapsed < 8.0
 
 
 def test_500_once_is_retried_on_the_same_target(servers: tuple[OpenAIServer, GeminiServer]) -> None:
