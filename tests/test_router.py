@@ -396,6 +396,16 @@ def test_target_params_the_provider_does_not_accept_are_named() -> None:
         )
 
 
+def test_bad_router_options_are_named() -> None:
+    """A router-wide deadline or retry cap that makes no sense is refused by name."""
+    with pytest.raises(ConfigError, match="deadline: must be a finite number of seconds > 0"):
+        LLMRouter(config(), {"primary": FakeProvider()}, deadline=0)
+    with pytest.raises(ConfigError, match="max_retry_after"):
+        LLMRouter(config(), {"primary": FakeProvider()}, max_retry_after=-1)
+    with pytest.raises(ConfigError, match="half_open_max_calls"):
+        LLMRouter(config(), {"primary": FakeProvider()}, half_open_max_calls=0)
+
+
 def test_providers_must_be_providers() -> None:
     """Something that is not a Provider is refused by name."""
     with pytest.raises(ConfigError, match=r"providers\['primary'\]"):

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Self
 from pydantic import ValidationError
 
 from llmops._hooks import ABAssignerProtocol, Assignment
+from llmops._requests import check_deadline
 from llmops._routing import Attempt, RoutingCore, Wait
 from llmops.breaker import BreakerBoard, BreakerListener, TargetHealth
 from llmops.completion import Completion
@@ -105,6 +106,7 @@ class _BaseRouter:
         rng: random.Random | None = None,
     ) -> None:
         config = _as_config(config)
+        deadline = check_deadline(deadline)
         if not isinstance(providers, Mapping) or not providers:
             raise ConfigError("providers: need a mapping of at least one name -> provider")
         for name, provider in providers.items():
