@@ -11,24 +11,21 @@ A :class:`CallPlan` is one call's state machine. The shells in :mod:`llmops.rout
 The plan decides which target comes next, consults its breaker (an open one is skipped and
 recorded as ``skipped``), asks the :class:`~llmops.retry.RetryPolicy` whether to retry, and keeps
 the deadline. :meth:`CallPlan.finish` hands the call's log rows to the writer as one
-:class:`CallRecord`, which becomes rows only in the writer's thread.
+:class:`~llmops._calllog.CallRecord`, which becomes rows only in the writer's thread.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel
-
+from llmops._calllog import ABRecord, CallRecord
 from llmops._hooks import ABAssignerProtocol, Assignment
 from llmops._requests import check_deadline, check_label, check_params, to_messages
 from llmops.breaker import BreakerBoard, BreakerTransition, CircuitBreaker
@@ -40,7 +37,7 @@ from llmops.errors import (
     DeadlineExceeded,
     ProviderError,
 )
-from llmops.models import ABTestResult, BreakerEvent, FallbackAttempt, FallbackLog, UsageLog
+from llmops.models import BreakerEvent, FallbackAttempt
 from llmops.models.common import Environment
 from llmops.models.fallback import AttemptOutcome
 from llmops.pricing import PriceTable
@@ -54,7 +51,7 @@ from llmops.providers.base import (
 from llmops.retry import RetryPolicy
 from llmops.store.writer import LogWriter
 
-__all__ = ["Attempt", "CallPlan", "CallRecord", "RoutingCore", "Target", "Wait"]
+__all__ = ["Attempt", "CallPlan", "RoutingCore", "Target", "Wait"]
 
 _MESSAGE_CHARS = 500  # attempt messages in logs are cut here (providers may echo input)
 
@@ -86,14 +83,6 @@ class Wait:
     """Action: sleep ``seconds`` before the next attempt."""
 
     seconds: float
-
-
-@dataclass(frozen=True, slots=True)
-class _ABContext:
-    assignment: Assignment
-    result_id: uuid.UUID
-    title: str | None
-    user_segment: str | None
 
 
 class RoutingCore:
@@ -185,7 +174,7 @@ class RoutingCore:
             check_label("user_segment", user_segment, 100)
         budget = check_deadline(deadline) if deadline is not None else self.deadline
         targets = self.targets
-        ab: _ABContext | None = None
+        ab: ABRecord | None = None
         if ab_test is not None:
             check_label("ab_test", ab_test, 200)
             if title is not None and not isinstance(title, str):
@@ -193,7 +182,7 @@ class RoutingCore:
             assignment = self._assign(ab_test, session_id, user_id)
             if assignment is not None:
                 targets = self._ab_chain(assignment)
-                ab = _ABContext(assignment, uuid.uuid4(), title, user_segment)
+                ab = ABRecord(assignment, uuid.uuid4(), title, user_segment)
         return CallPlan(self, msgs, params, targets, budget=budget, session_id=session_id, ab=ab)
 
     def _assign(self, test: str, session_id: str | None, user_id: str | None) -> Assignment | None:
@@ -264,7 +253,7 @@ class CallPlan:
         *,
         budget: float | None,
         session_id: str | None,
-        ab: _ABContext | None,
+        ab: ABRecord | None,
     ) -> None:
         self._core = core
         self._messages = messages
@@ -464,107 +453,25 @@ class CallPlan:
         writer = self._core.writer
         if writer is None:
             return
-        elapsed_ms = int((self._core.clock() - self._started) * 1000.0)
-        writer.submit(CallRecord(self, elapsed_ms, error, self._cost()))
+        core, served = self._core, self._served
+        writer.submit(
+            CallRecord(
+                environment=core.environment,
+                primary=(self._targets[0].provider_name, self._targets[0].model),
+                served=(served.provider_name, served.model) if served is not None else None,
+                fallback_used=served is not None and served is not self._targets[0],
+                attempts=self.attempts,
+                response=self._response,
+                error=error,
+                cost=self._cost(),
+                elapsed_ms=int((core.clock() - self._started) * 1000.0),
+                wall=self._wall,
+                session_id=self._session_id,
+                messages=self._messages,
+                ab=self._ab,
+            )
+        )
 
 
 def _open_message(retry_in: float | None) -> str:
     return "circuit breaker open" + (f"; next probe in {retry_in:.1f}s" if retry_in else "")
-
-
-def content_hash(messages: Sequence[ChatMessage]) -> str:
-    """SHA-256 hex of a request's messages (as JSON ``[[role, content], ...]``, UTF-8)."""
-    doc = json.dumps([[m.role, m.content] for m in messages], ensure_ascii=False)
-    return hashlib.sha256(doc.encode("utf-8")).hexdigest()
-
-
-class CallRecord:
-    """The facts of one finished call; turned into rows in the writer's thread."""
-
-    __slots__ = ("cost", "elapsed_ms", "error", "plan")
-
-    def __init__(
-        self, plan: CallPlan, elapsed_ms: int, error: BaseException | None, cost: Decimal | None
-    ) -> None:
-        self.plan = plan
-        self.elapsed_ms = elapsed_ms
-        self.error = error
-        self.cost = cost
-
-    def rows(self) -> Iterator[BaseModel]:
-        p = self.plan
-        core = p._core
-        created = datetime.fromtimestamp(p._wall, UTC)
-        first = p._targets[0]
-        served = p._served
-        last = p.attempts[-1] if p.attempts else None
-        response = p._response
-        err = self.error
-        message = str(err) if err is not None else None
-        log_id = uuid.uuid4()
-        yield FallbackLog(
-            id=log_id,
-            primary_provider=first.provider_name,
-            primary_model=first.model,
-            used_provider=served.provider_name if served else None,
-            used_model=served.model if served else None,
-            attempted_providers=p.attempts,
-            success=response is not None,
-            error_message=message,
-            environment=core.environment,
-            processing_time_ms=self.elapsed_ms,
-            created_at=created,
-        )
-        in_tok = response.input_tokens if response else None
-        out_tok = response.output_tokens if response else None
-        total = None if in_tok is None and out_tok is None else (in_tok or 0) + (out_tok or 0)
-        kind = getattr(err, "kind", None) if err is not None else None
-        if isinstance(err, AllProvidersFailed) and last is not None:
-            kind = last.error_kind
-        yield UsageLog(
-            environment=core.environment,
-            provider=served.provider_name if served else (last.provider if last else "none"),
-            model=served.model if served else (last.model if last else "none"),
-            input_tokens=in_tok,
-            output_tokens=out_tok,
-            total_tokens=total,
-            estimated_cost=self.cost,
-            processing_time_ms=self.elapsed_ms,
-            success=response is not None,
-            error_kind=kind,
-            status_code=getattr(err, "status_code", None)
-            if not isinstance(err, AllProvidersFailed)
-            else (last.status_code if last else None),
-            fallback_used=served is not None and served is not first,
-            session_id=p._session_id,
-            fallback_log_id=log_id,
-            created_at=created,
-        )
-        ab = p._ab
-        if ab is not None:
-            a = ab.assignment
-            yield ABTestResult(
-                id=ab.result_id,
-                test_id=a.test_id,
-                variant_id=a.variant_id,
-                content_hash=content_hash(p._messages),
-                title_hash=hashlib.sha256(ab.title.encode("utf-8")).hexdigest()
-                if ab.title is not None
-                else None,
-                summary_length=len(response.text) if response else None,
-                input_tokens=in_tok,
-                output_tokens=out_tok,
-                total_tokens=total,
-                estimated_cost=self.cost,
-                processing_time=self.elapsed_ms,
-                provider=served.provider_name if served else None,
-                model=served.model if served else None,
-                user_segment=ab.user_segment,
-                session_id=p._session_id,
-                success=response is not None,
-                error_message=message,
-                created_at=created,
-            )
-
-    def __repr__(self) -> str:
-        return f"CallRecord(elapsed_ms={self.elapsed_ms}, error={type(self.error).__name__})"
