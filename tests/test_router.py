@@ -599,9 +599,6 @@ def test_from_store_loads_the_active_config(store: PostgresStore, tmp_path: Any)
 
 def test_32_threads_one_router_log_counts_match(store: PostgresStore, tmp_path: Any) -> None:
     """32 threads share one router: every call answered or failed cleanly, one row each."""
-    rng = random.Random(3)
-    outcomes = [ProviderUnavailable("x", status_code=503) if rng.random() < 0.2 else "ok"] * 1
-    del outcomes
 
     def flaky(req: Any) -> Any:
         return ProviderUnavailable("x", status_code=503) if random.random() < 0.2 else "ok"
