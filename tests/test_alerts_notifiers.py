@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import ssl
 import threading
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -333,3 +334,108 @@ def test_log_notifier_logs_at_the_action_level(caplog: pytest.LogCaptureFixture)
     [record] = caplog.records
     assert record.levelno == logging.ERROR and record.name == "llmops.alerts"
     assert "[FIRING] [HIGH] spend" in record.getMessage() and "\n" not in record.getMessage()
+
+
+@pytest.fixture(scope="module")
+def tls_contexts(tmp_path_factory: pytest.TempPathFactory) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A self-signed certificate for 127.0.0.1: (server context, client context trusting it)."""
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(datetime.now(UTC) - timedelta(days=1))
+        .not_valid_after(datetime.now(UTC) + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    directory = tmp_path_factory.mktemp("tls")
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(cert_path, key_path)
+    client = ssl.create_default_context(cafile=str(cert_path))
+    return server, client
+
+
+class _TlsInbox(_Inbox):
+    """An inbox that also records whether each message arrived over TLS."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encrypted: list[bool] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.encrypted.append(session.ssl is not None)
+        return await super().handle_DATA(server, session, envelope)
+
+
+@pytest.mark.parametrize("mode", ["starttls", "ssl"])
+def test_email_over_starttls_and_implicit_tls_with_login(
+    tls_contexts: tuple[ssl.SSLContext, ssl.SSLContext], mode: str
+) -> None:
+    """tls=starttls upgrades before login (the server requires it); tls=ssl connects over TLS."""
+    server_ctx, client_ctx = tls_contexts
+    inbox, auth, port = _TlsInbox(), _Auth(), _closed_port()
+    options: dict[str, Any] = (
+        {"tls_context": server_ctx, "require_starttls": True}
+        if mode == "starttls"
+        else {"ssl_context": server_ctx}
+    )
+    # aiosmtpd only knows about STARTTLS when it checks auth_require_tls; with implicit TLS
+    # every byte is encrypted anyway (a plain client could not even read the greeting)
+    controller = Controller(
+        inbox, hostname="127.0.0.1", port=port, authenticator=auth,
+        auth_require_tls=mode == "starttls", **options,
+    )  # fmt: skip
+    controller.start()
+    try:
+        action = email_action(port, tls=mode, username="alerts", password="env:SMTP_PASSWORD")
+        notifier = EmailNotifier(environ={"SMTP_PASSWORD": "smtp-pass"}, ssl_context=client_ctx)
+        assert notifier.send(action, FIRING) == 1
+    finally:
+        controller.stop()
+    assert len(inbox.messages) == 1
+    if mode == "starttls":
+        assert inbox.encrypted == [True]
+    assert auth.logins == [("alerts", "smtp-pass")]
+
+
+def test_email_to_an_untrusted_certificate_is_a_permanent_failure(
+    tls_contexts: tuple[ssl.SSLContext, ssl.SSLContext],
+) -> None:
+    """STARTTLS to a server whose certificate is not trusted fails at once, not after retries."""
+    server_ctx, _ = tls_contexts
+    port = _closed_port()
+    controller = Controller(
+        _Inbox(), hostname="127.0.0.1", port=port, tls_context=server_ctx, require_starttls=True
+    )
+    controller.start()
+    sleeps: list[float] = []
+    try:
+        with pytest.raises(DeliveryFailed) as info:
+            EmailNotifier(sleep=sleeps.append).send(email_action(port, tls="starttls"), FIRING)
+    finally:
+        controller.stop()
+    assert info.value.permanent and info.value.attempts == 1 and sleeps == []
+    assert "SSLCertVerificationError" in str(info.value)

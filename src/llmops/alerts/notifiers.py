@@ -294,12 +294,15 @@ class EmailNotifier:
                 self._deliver(action, message, password)
                 return attempt
             except smtplib.SMTPResponseException as exc:
-                code: int | None = exc.smtp_code
                 problem = f"SMTP {exc.smtp_code}"
-            except (smtplib.SMTPException, OSError) as exc:
-                code = None
+                permanent = exc.smtp_code >= 500
+            except (smtplib.SMTPNotSupportedError, ssl.SSLCertVerificationError) as exc:
+                # the server cannot do what the config asks (AUTH, TLS): retrying cannot help
                 problem = f"SMTP error: {type(exc).__name__}: {exc}"
-            permanent = code is not None and code >= 500
+                permanent = True
+            except (smtplib.SMTPException, OSError) as exc:
+                problem = f"SMTP error: {type(exc).__name__}: {exc}"
+                permanent = False
             delay = None if permanent else retry_delay(self.policy, attempt, None)
             if delay is None:
                 raise DeliveryFailed(
