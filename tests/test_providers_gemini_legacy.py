@@ -57,8 +57,8 @@ def test_two_providers_do_not_share_a_process_wide_configuration(
 ) -> None:
     """Each provider talks to its own endpoint with its own key (no genai.configure())."""
     first, second = server_factory(GeminiServer), server_factory(GeminiServer)
-    a = GeminiLegacyProvider(api_key="key-a", base_url=first.base_url, timeout=1)
-    b = GeminiLegacyProvider(api_key="key-b", base_url=second.base_url, timeout=1)
+    a = GeminiLegacyProvider(api_key="key-a", base_url=first.base_url, timeout=10)
+    b = GeminiLegacyProvider(api_key="key-b", base_url=second.base_url, timeout=10)
     first.enqueue(Reply("from a"))
     second.enqueue(Reply("from b"))
     assert b.complete(_request()).text == "from b"
@@ -69,7 +69,7 @@ def test_two_providers_do_not_share_a_process_wide_configuration(
 
 def test_plain_http_endpoint_keeps_its_scheme(server: GeminiServer) -> None:
     """An http:// base_url is used as such by the REST transport (v1beta path, JSON body)."""
-    provider = GeminiLegacyProvider(api_key=KEY, base_url=server.base_url + "/", timeout=1)
+    provider = GeminiLegacyProvider(api_key=KEY, base_url=server.base_url + "/", timeout=10)
     assert provider.complete(_request()).text == "ok"
     assert server.last.path == "/v1beta/models/gemini-1.5-flash:generateContent"
 
@@ -77,7 +77,7 @@ def test_plain_http_endpoint_keeps_its_scheme(server: GeminiServer) -> None:
 def test_seed_is_not_accepted(server: GeminiServer) -> None:
     """The legacy API has no seed: it is refused up front rather than silently dropped."""
     assert "seed" not in GeminiLegacyProvider.ACCEPTED_PARAMS
-    provider = GeminiLegacyProvider(api_key=KEY, base_url=server.base_url, timeout=1)
+    provider = GeminiLegacyProvider(api_key=KEY, base_url=server.base_url, timeout=10)
     with pytest.raises(BadRequest, match="seed"):
         provider.complete(_request(seed=1))
     assert server.requests == []
@@ -86,7 +86,7 @@ def test_seed_is_not_accepted(server: GeminiServer) -> None:
 def test_acomplete_does_not_block_the_event_loop(server: GeminiServer) -> None:
     """acomplete runs the blocking REST call in a worker thread: the loop keeps running."""
     server.enqueue(Reply("slow", delay=0.3))
-    provider = GeminiLegacyProvider(api_key=KEY, base_url=server.base_url, timeout=2)
+    provider = GeminiLegacyProvider(api_key=KEY, base_url=server.base_url, timeout=10)
 
     async def scenario() -> tuple[bool, str]:
         task = asyncio.create_task(provider.acomplete(_request()))
@@ -100,7 +100,7 @@ def test_acomplete_does_not_block_the_event_loop(server: GeminiServer) -> None:
 def test_error_cause_is_the_api_core_exception(server: GeminiServer) -> None:
     """GeminiLegacyProvider chains google.api_core's exception."""
     server.enqueue(srv.server_error(503))
-    provider = GeminiLegacyProvider(api_key=KEY, base_url=server.base_url, timeout=1)
+    provider = GeminiLegacyProvider(api_key=KEY, base_url=server.base_url, timeout=10)
     with pytest.raises(ProviderUnavailable) as info:
         provider.complete(_request())
     assert isinstance(info.value.__cause__, core_exceptions.ServiceUnavailable)
