@@ -529,6 +529,27 @@ def test_one_fallback_log_and_one_usage_row_per_call(store: PostgresStore, tmp_p
     assert {e.consecutive_failures for e in events} == {3}
 
 
+def test_log_timestamps_follow_the_injected_wall_clock(store: PostgresStore, tmp_path: Any) -> None:
+    """created_at of log and breaker rows comes from wall_clock, so simulations can replay time."""
+    clock = FakeClock()
+    p = fakes(clock, primary=[ProviderUnavailable("503", status_code=503)] * 3, backup=["b"])
+    moment = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+    r = router(
+        config(("backup", "gpt-4o")),
+        p,
+        clock,
+        store=store,
+        spill_dir=tmp_path,
+        wall_clock=moment.timestamp,
+    )
+    r.complete(MESSAGES)
+    r.close()
+    stamps = {row.created_at for row in store.fallback_logs.select()}
+    stamps |= {row.created_at for row in store.usage_logs.select()}
+    stamps |= {row.created_at for row in store.breaker_events.select()}
+    assert stamps == {moment}
+
+
 def _ab_test_row(store: PostgresStore) -> uuid.UUID:
     variant = {"name": "v", "weight": 50}
     test = ABTest(

@@ -103,6 +103,7 @@ class RoutingCore:
         deadline: float | None,
         clock: Callable[[], float],
         rng: random.Random,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.environment = environment
         self.providers = providers
@@ -113,6 +114,7 @@ class RoutingCore:
         self.ab_assigner = ab_assigner
         self.deadline = deadline
         self.clock = clock
+        self.wall_clock = wall_clock
         self.rng = rng
         self.allowed_params = COMMON_PARAMS.union(*(p.accepted_params for p in providers.values()))
         self.targets = tuple(
@@ -192,7 +194,10 @@ class RoutingCore:
                 "router with LLMRouter.from_store)"
             )
         return self.ab_assigner.assign(
-            test, session_id=session_id, user_id=user_id, now=datetime.now(UTC)
+            test,
+            session_id=session_id,
+            user_id=user_id,
+            now=datetime.fromtimestamp(self.wall_clock(), UTC),
         )
 
     def _ab_chain(self, a: Assignment) -> tuple[Target, ...]:
@@ -215,7 +220,7 @@ class RoutingCore:
                 from_state=t.from_state,
                 to_state=t.to_state,
                 consecutive_failures=t.consecutive_failures,
-                created_at=datetime.now(UTC),
+                created_at=datetime.fromtimestamp(self.wall_clock(), UTC),
             )
         )
 
@@ -262,7 +267,7 @@ class CallPlan:
         self._session_id = session_id
         self._ab = ab
         self._started = core.clock()
-        self._wall = time.time()
+        self._wall = core.wall_clock()
         self._deadline_at = None if budget is None else self._started + budget
         self._index = 0
         self._attempt = 0

@@ -103,6 +103,7 @@ class _BaseRouter:
         writer: LogWriter | None = None,
         spill_dir: Path | str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
         config = _as_config(config)
@@ -150,6 +151,7 @@ class _BaseRouter:
                 ab_assigner=ab_assigner,
                 deadline=deadline,
                 clock=clock,
+                wall_clock=wall_clock,
                 rng=rng or random.Random(),
             )
         except BaseException:
