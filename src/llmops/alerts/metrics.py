@@ -2,11 +2,11 @@
 
 Each metric is a per-row expression over one log table (``llm_usage_logs``,
 ``llm_fallback_logs`` or ``llm_circuit_breaker_events``), aggregated with the condition's
-aggregation over ``(now - timeWindow, now]``. All conditions of a rule that read the same
+aggregation over ``(now - timeWindow, now]``. A statement whose metrics only count failed calls
+reads only failed rows (the partial index ``idx_llm_usage_logs_failures``). All conditions of a rule that read the same
 table are computed by one query that scans the rule's widest window once, each aggregate
-restricted to its own window with ``FILTER``; the scan is a range on the
-``(environment, created_at DESC)`` index of that table (``tests/test_alerts_metrics.py``
-checks the plans with EXPLAIN).
+restricted to its own window with ``FILTER``; the scan is an index range on ``created_at``
+(``tests/test_alerts_metrics.py`` checks the plans with EXPLAIN: never a sequential scan).
 
 An empty window is "no data": ``sum`` and ``count`` give 0, the other aggregations ``None``.
 Per-provider metrics give one value per provider plus the worst one for the condition.
@@ -37,6 +37,7 @@ class _Source:
     table: str
     value: str  # per-row expression; NULL rows are ignored by every aggregate but count(*)
     where: str = "TRUE"  # per-row filter, ANDed into the aggregate's FILTER
+    failures_only: bool = False  # only failed calls matter: the scan can use a partial index
 
 
 _FAILED = "NOT success"
@@ -50,13 +51,16 @@ METRIC_SOURCES: dict[str, _Source] = {
     "request_count": _Source("llm_usage_logs", "1"),
     "error_rate": _Source("llm_usage_logs", "CASE WHEN success THEN 0.0 ELSE 100.0 END"),
     "success_rate": _Source("llm_usage_logs", "CASE WHEN success THEN 100.0 ELSE 0.0 END"),
-    "error_count": _Source("llm_usage_logs", "1", _FAILED),
-    "provider_failures": _Source("llm_usage_logs", "1", _FAILED),
+    "error_count": _Source("llm_usage_logs", "1", _FAILED, failures_only=True),
+    "provider_failures": _Source("llm_usage_logs", "1", _FAILED, failures_only=True),
     "provider_error_rate": _Source("llm_usage_logs", "CASE WHEN success THEN 0.0 ELSE 100.0 END"),
-    "fallback_failures": _Source("llm_fallback_logs", "1", _FAILED),
+    "fallback_failures": _Source("llm_fallback_logs", "1", _FAILED, failures_only=True),
     "breaker_openings": _Source("llm_circuit_breaker_events", "1", "to_state = 'open'"),
     "rate_limited": _Source(
-        "llm_usage_logs", "1", "NOT success AND (error_kind = 'rate_limited' OR status_code = 429)"
+        "llm_usage_logs",
+        "1",
+        "NOT success AND (error_kind = 'rate_limited' OR status_code = 429)",
+        failures_only=True,
     ),
 }
 """Where each metric of :data:`llmops.models.alerts.METRICS` comes from."""
@@ -130,6 +134,8 @@ def metric_queries(rule: AlertRule, now: datetime) -> list[MetricQuery]:
             f"SELECT {select} FROM {{table}} "
             "WHERE environment = %s AND created_at > %s AND created_at <= %s"
         )
+        if all(METRIC_SOURCES[rule.conditions[i].metric].failures_only for i in indexes):
+            text += " AND NOT success"  # idx_llm_usage_logs_failures (sql/004)
         if per_provider:
             text += " GROUP BY provider"
         params += [rule.environment, now - timedelta(minutes=widest), now]
