@@ -425,3 +425,79 @@ def test_a_rule_row_that_no_longer_validates_is_an_error_outcome(
     assert outcomes[bad.id].kind == "error" and "ValidationError" in outcomes[bad.id].reason
     assert "clear-secret" not in outcomes[bad.id].reason
     assert [e.rule_id for e in events(store)] == [good.id]
+
+
+FAILURE_POINTS = {
+    # (table, operation, what the pass would have done, minutes to advance, new spend)
+    "open: event insert fails": ("alert_events", "INSERT", "open", 0, "99"),
+    "open: bookkeeping after the insert fails": (
+        "alert_rule_evaluations",
+        "INSERT",
+        "open",
+        0,
+        "99",
+    ),
+    "open: last_triggered update fails": ("alert_rules", "UPDATE", "open", 0, "99"),
+    "remind: event update fails": ("alert_events", "UPDATE", "remind", 30, "99"),
+    "resolve: event update fails": ("alert_events", "UPDATE", "resolve", 61, None),
+}
+
+
+@pytest.mark.parametrize(
+    ("table", "operation", "would", "advance", "usd"),
+    list(FAILURE_POINTS.values()),
+    ids=list(FAILURE_POINTS),
+)
+def test_database_error_at_any_step_leaves_state_unchanged(  # noqa: PLR0917
+    store: PostgresStore,
+    clock: Clock,
+    table: str,
+    operation: str,
+    would: str,
+    advance: float,
+    usd: str | None,
+) -> None:
+    """Whichever write fails, the evaluation rolls back whole: rows as before, nothing sent."""
+    recorder = Recorder()
+    engine = AlertEngine(store, notifiers={"log": recorder}, clock=clock)
+    rule = add(store)
+    if would != "open":  # start from an open event
+        spend(store, T0 - timedelta(minutes=1), "99")
+        assert [o.kind for o in engine.evaluate_due()] == ["open"]
+        recorder.sent.clear()
+    clock.advance(advance)
+    if usd is not None and would == "open":
+        spend(store, clock.now - timedelta(minutes=1), usd)
+
+    def snapshot() -> tuple[Any, ...]:
+        with store.connection() as conn:
+            return (
+                conn.execute("SELECT * FROM alert_events ORDER BY triggered_at").fetchall(),
+                conn.execute("SELECT last_triggered, updated_at FROM alert_rules").fetchall(),
+                conn.execute("SELECT * FROM alert_rule_evaluations").fetchall(),
+            )
+
+    before = snapshot()
+    with store.connection() as conn:
+        conn.execute(
+            "CREATE FUNCTION fail_now() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'injected failure'; END $$"
+        )
+        conn.execute(
+            f"CREATE TRIGGER fail_now BEFORE {operation} ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION fail_now()"
+        )
+    try:
+        [outcome] = engine.evaluate_due()
+        assert outcome.kind == "error" and "injected failure" in outcome.reason
+        assert snapshot() == before
+        assert recorder.sent == []
+    finally:
+        with store.connection() as conn:
+            conn.execute(f"DROP TRIGGER fail_now ON {table}")
+            conn.execute("DROP FUNCTION fail_now()")
+    [outcome] = engine.evaluate_due()  # healthy again: the same step now happens
+    assert outcome.kind == would and outcome.rule_id == rule.id
+    assert recorder.kinds == [
+        {"open": "firing", "remind": "reminder", "resolve": "resolved"}[would]
+    ]
