@@ -108,7 +108,8 @@ def _rules_add(args: argparse.Namespace) -> int:
             where = f"rules.{i}: " if many else ""
             raise ConfigError(f"{where}{format_validation_error(exc)}") from None
     with open_store(args) as store:
-        added = AlertRuleManager(store).add_many(items)
+        manager = AlertRuleManager(store)
+        added = manager.add_many(items) if many else [manager.add(items[0])]
     if args.json:
         emit([redacted(r) for r in added])
     else:
