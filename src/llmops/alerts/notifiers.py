@@ -130,7 +130,7 @@ class RetryPolicy:
     attempts: int = 4
     backoff_base: float = 1.0
     backoff_max: float = 30.0
-    retry_after_max: float = 300.0
+    retry_after_max: float = 60.0
     timeout: float = 10.0
 
 
