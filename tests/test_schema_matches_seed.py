@@ -56,6 +56,21 @@ ALLOWED_ADDITIONS: frozenset[tuple[str, ...]] = frozenset(
             "ON public.llm_fallback_configs FOR EACH ROW "
             "EXECUTE FUNCTION notify_llm_fallback_config_change()",
         ),
+        # 006_backup.sql: backup versions unique per environment; restore history by environment
+        (
+            "index",
+            "llm_backups",
+            "idx_llm_backups_environment_version",
+            "CREATE UNIQUE INDEX idx_llm_backups_environment_version ON public.llm_backups "
+            "USING btree (environment, version)",
+        ),
+        (
+            "index",
+            "llm_restore_logs",
+            "idx_llm_restore_logs_environment",
+            "CREATE INDEX idx_llm_restore_logs_environment ON public.llm_restore_logs "
+            "USING btree (environment, created_at DESC)",
+        ),
         # 004_alerts.sql: rule severity and reminder interval, event reminder bookkeeping, and
         # at most one open (active or acknowledged) event per rule
         ("column", "alert_events", "acknowledged_at", "timestamp with time zone", "None", "False"),
