@@ -37,16 +37,17 @@ class EmbeddedPostgres:
         self._server: Any = None
 
     def start(self) -> str:
-        try:
-            import pgserver  # noqa: PLC0415 - optional dependency
-        except ImportError as exc:
-            raise ImportError(
-                "the embedded PostgreSQL needs the 'embedded' extra: pip install 'llmops[embedded]'"
-            ) from exc
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with warnings.catch_warnings():
             # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); harmless here.
             warnings.simplefilter("ignore")
+            try:
+                import pgserver  # noqa: PLC0415 - optional dependency
+            except ImportError as exc:
+                raise ImportError(
+                    "the embedded PostgreSQL needs the 'embedded' extra: "
+                    "pip install 'llmops[embedded]'"
+                ) from exc
             self._server = pgserver.get_server(self.data_dir, cleanup_mode="stop")  # type: ignore[attr-defined]
         return self.url
 

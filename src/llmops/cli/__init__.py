@@ -22,7 +22,7 @@ from llmops.errors import ConfigError, DatabaseUnavailable, IntegrityError, LLMO
 __all__ = ["build_parser", "main"]
 
 # Command groups, in the order `llmops --help` lists them.
-_GROUPS = ("migrate", "config", "settings", "ab", "alerts", "backup", "retention")
+_GROUPS = ("demo", "migrate", "config", "settings", "ab", "alerts", "backup", "retention")
 
 EXIT_OK = 0
 EXIT_FAILURE = 1

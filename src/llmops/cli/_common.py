@@ -165,7 +165,7 @@ class Progress:
             bar = "#" * filled + "-" * (30 - filled)
             self._stream.write(f"\r{self.label} [{bar}] {pct:3d}% ({self.done}/{self.total})")
             self._stream.flush()
-        elif pct % 25 == 0:
+        elif pct % 25 == 0 and pct > 0:
             self._stream.write(f"{self.label}: {pct}% ({self.done}/{self.total})\n")
         self._last_pct = pct
 
