@@ -51,17 +51,11 @@ def print_report(r: DemoResult, out: TextIO) -> None:
     print("\nConfiguration", file=out)
     print_table(["minute", "event"], [[f"{t:5.1f}", e] for t, e in r.config_events], stream=out)
     _print_ab(r, out)
-    print("\nAlerts", file=out)
+    print("\nAlerts (simulated minute)", file=out)
     print_table(
         ["rule", "severity", "triggered", "resolved", "status"],
         [
-            [
-                e.rule_name,
-                e.severity,
-                e.triggered_at.strftime("%H:%M:%S"),
-                e.resolved_at.strftime("%H:%M:%S") if e.resolved_at else "",
-                e.status,
-            ]
+            [e.rule_name, e.severity, r.minute(e.triggered_at), r.minute(e.resolved_at), e.status]
             for e in r.alert_events
         ],
         stream=out,

@@ -70,6 +70,14 @@ class DemoResult:
     restore_status: str = ""
     restore_report: dict[str, Any] = field(default_factory=dict)
     wall_seconds: float = 0.0
+    started_at: datetime | None = None
+    """The simulated time at which the traffic started (timestamps are in simulated time)."""
+
+    def minute(self, moment: datetime | None) -> str:
+        """``moment`` as minutes into the simulated traffic."""
+        if moment is None or self.started_at is None:
+            return ""
+        return f"{(moment - self.started_at).total_seconds() / 60:5.1f}"
 
 
 def _config_document(environment: str, primary_model: str = "gpt-4o-mini") -> dict[str, Any]:
@@ -203,6 +211,7 @@ def run_demo(
         return datetime.fromtimestamp(clock.wall(), UTC)
 
     result = DemoResult(environment, calls, seed, SIMULATED_SECONDS / 60)
+    result.started_at = sim_now()
     rng = random.Random(seed)
 
     store.migrate()
