@@ -43,7 +43,11 @@ def _with_dbname(url: str, dbname: str) -> str:
 def _start_testcontainer(stack: ExitStack) -> str | None:
     try:
         import docker.errors
-        from testcontainers.postgres import PostgresContainer
+
+        try:  # testcontainers >= 4.14 moved the module
+            from testcontainers.community.postgres import PostgresContainer
+        except ImportError:
+            from testcontainers.postgres import PostgresContainer
     except ImportError:
         return None
     try:
