@@ -60,3 +60,21 @@ def test_no_database_configured_explains_how() -> None:
     result = _run("migrate", env=env)
     assert result.returncode == 2
     assert "LLMOPS_DATABASE_URL" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_database_url_is_accepted_after_the_command(
+    fresh_database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`llmops migrate --database-url URL` works like `llmops --database-url URL migrate`."""
+    assert main(["migrate", "--database-url", fresh_database_url]) == 0
+    assert "applied 001_seed_schema.sql" in capsys.readouterr().out
+    assert main(["migrate", "--status", "--json", "--database-url", fresh_database_url]) == 0
+    assert json.loads(capsys.readouterr().out)["pending"] == []
+
+
+def test_database_url_given_first_is_not_reset_by_the_command(
+    fresh_database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A --database-url before the command survives the command's own (suppressed) default."""
+    assert main(["--database-url", fresh_database_url, "migrate"]) == 0
+    assert "applied" in capsys.readouterr().out

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -52,7 +53,31 @@ def build_parser() -> argparse.ArgumentParser:
     for name in _GROUPS:
         module = importlib.import_module(f"llmops.cli.{name}")
         module.register(sub)
+    for command in _subcommands(parser):
+        _add_database_options(command)
     return parser
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """Every parser below ``parser`` (groups and their commands), depth first."""
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                found += [child, *_subcommands(child)]
+    return found
+
+
+def _add_database_options(parser: argparse.ArgumentParser) -> None:
+    """Accept ``--database-url`` / ``--embedded`` after any command too (``llmops migrate
+    --database-url URL``). SUPPRESS keeps a sub-parser from overwriting the value given before
+    the command with its own default."""
+    parser.add_argument(
+        "--database-url", metavar="URL", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
+    parser.add_argument(
+        "--embedded", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
 
 
 def _fail(message: str, code: int) -> int:
@@ -82,6 +107,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc), EXIT_FAILURE)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
+    except BrokenPipeError:
+        # the reader went away (`llmops ... | head`): stop quietly, like other Unix tools
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     return code
 
 
