@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import random
+import shutil
 import socket
 import threading
 import uuid
@@ -91,6 +93,43 @@ def proxy(database_url: str) -> Iterator[tuple[TcpProxy, str]]:
     p.close()
 
 
+class LostAckProxy(TcpProxy):
+    """A proxy that, while armed, forwards a COMMIT to the server, swallows the server's reply
+    and cuts the connection: the transaction is committed, the client only sees a lost link."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        super().__init__(target_host, target_port)
+        self.armed = 0
+        self.lost = 0
+        self.in_flight: set[socket.socket] = set()
+
+    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:  # type: ignore[override]
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                if self.armed and b"COMMIT" in data and src not in self.in_flight:
+                    with self.lock:  # client -> server: mark before forwarding (no race)
+                        self.armed -= 1
+                        self.in_flight.add(dst)
+                if src in self.in_flight and b"COMMIT\x00" in data:  # the server's ack
+                    with self.lock:
+                        self.in_flight.discard(src)
+                        self.lost += 1
+                    break  # swallowed: cut both ends below
+                dst.sendall(data)
+        for s in (src, dst):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+
+@pytest.fixture
+def lost_ack_proxy(database_url: str) -> Iterator[tuple[LostAckProxy, str]]:
+    params = conninfo.conninfo_to_dict(database_url)
+    p = LostAckProxy(str(params.get("host") or "127.0.0.1"), int(params.get("port") or 5432))
+    params.update(host="127.0.0.1", port=str(p.port))
+    yield p, conninfo.make_conninfo("", **params)
+    p.close()
+
+
 def usage(i: int) -> UsageLog:
     return UsageLog(environment="local", provider="p", model="m", success=True, input_tokens=i)
 
@@ -112,14 +151,68 @@ def test_rows_are_written_in_batches_and_flush_waits(store: PostgresStore, tmp_p
         assert w.stats().written_rows == 1000 and w.stats().spilled_rows == 0
 
 
-def test_full_queue_drops_instead_of_blocking(store: PostgresStore, tmp_path: Path) -> None:
-    """A full queue never blocks the caller: the row is dropped and counted."""
-    w = LogWriter(store, max_queue=5, batch_size=1000, flush_interval=5, spill_dir=tmp_path)
-    results = [w.submit(usage(i)) for i in range(50)]
+def ids_once(store: PostgresStore, table: str) -> tuple[int, int]:
+    """(rows, distinct ids) of a table."""
+    with store.connection() as conn:
+        row = conn.execute(f"SELECT count(*), count(DISTINCT id) FROM {table}").fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+class TwoRows:
+    """A RowSource that becomes two usage rows, as a router call does."""
+
+    def __init__(self, i: int) -> None:
+        self.i = i
+
+    def rows(self) -> Iterator[UsageLog]:
+        yield usage(self.i)
+        yield usage(self.i + 1)
+
+
+def test_full_queue_spills_instead_of_dropping(store: PostgresStore, tmp_path: Path) -> None:
+    """A full queue never blocks and loses nothing: 8 threads overflow a 20-item queue into the
+    spill file; every row (rows and row sources) lands exactly once; no spill file remains."""
+    w = LogWriter(store, max_queue=20, batch_size=1000, flush_interval=5, spill_dir=tmp_path)
+    results: list[bool] = []
+
+    def caller(k: int) -> None:
+        for i in range(250):
+            results.append(w.submit(usage(i) if i % 2 else TwoRows(i)))
+
+    threads = [threading.Thread(target=caller, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
     w.close()
-    assert results.count(False) == w.stats().dropped
-    assert count(store, "llm_usage_logs") == results.count(True)
-    assert w.submit(usage(1)) is False, "a closed writer refuses without raising"
+    stats = w.stats()
+    expected = 8 * (125 + 2 * 125)
+    assert results.count(True) == 8 * 250
+    assert stats.overflow_rows > 0 and stats.dropped == 0 and stats.rejected_rows == 0
+    assert stats.replayed_rows == stats.spilled_rows == stats.overflow_rows
+    assert stats.written_rows + stats.overflow_rows == expected
+    assert ids_once(store, "llm_usage_logs") == (expected, expected)
+    assert list(tmp_path.rglob("*.jsonl")) == []
+
+
+def test_overflow_is_replayed_before_flush_returns(store: PostgresStore, tmp_path: Path) -> None:
+    """Rows overflowed to the spill file are in the table once flush() returns (database up)."""
+    with LogWriter(store, max_queue=3, flush_interval=5, spill_dir=tmp_path) as w:
+        for i in range(100):
+            assert w.submit(usage(i))
+        assert w.flush(10)
+        assert count(store, "llm_usage_logs") == 100
+        stats = w.stats()
+        assert stats.overflow_rows > 0 and stats.written_rows + stats.overflow_rows == 100
+
+
+def test_a_closed_writer_refuses_without_raising(store: PostgresStore, tmp_path: Path) -> None:
+    """submit() after close() returns False and counts the row as dropped."""
+    w = LogWriter(store, spill_dir=tmp_path)
+    w.close()
+    assert w.submit(usage(1)) is False
+    assert w.stats().dropped == 1
 
 
 def test_a_refused_row_is_isolated(store: PostgresStore, tmp_path: Path, caplog: Any) -> None:
@@ -272,3 +365,73 @@ def test_unwritable_spill_dir_loses_rows_loudly_and_keeps_writing(
         assert w.flush(10)
         w.close()
     assert count(store, "llm_usage_logs") == 5
+
+
+@pytest.mark.parametrize("lost_acks", [1, 2])
+def test_a_lost_commit_ack_never_duplicates_rows(
+    store: PostgresStore, lost_ack_proxy: tuple[LostAckProxy, str], tmp_path: Path, lost_acks: int
+) -> None:
+    """A batch committed whose COMMIT reply never arrived is spilled and replayed with the same
+    ids: exactly one copy of each row (1: the first attempt's ack is lost; 2: the replay's too)."""
+    p, url = lost_ack_proxy
+    with PostgresStore.connect(url) as proxied:
+        w = LogWriter(
+            proxied, reconnect_interval=0.0, connect_timeout=1, flush_interval=5, spill_dir=tmp_path
+        )
+        p.armed = lost_acks
+        for i in range(300):
+            w.submit(TwoRows(i))  # rows built in the writer thread, ids left to the writer
+        assert w.flush(20)
+        w.close()
+    stats = w.stats()
+    assert p.lost == lost_acks, "the proxy really swallowed the acknowledgements"
+    assert stats.spilled_rows == stats.replayed_rows == stats.duplicate_rows == 600
+    assert stats.written_rows == 0 and stats.dropped == 0 and stats.rejected_rows == 0
+    assert ids_once(store, "llm_usage_logs") == (600, 600)
+    assert list(tmp_path.rglob("*.jsonl")) == []
+
+
+def test_a_replay_interrupted_after_its_commit_is_not_repeated(
+    store: PostgresStore, proxy: tuple[TcpProxy, str], tmp_path: Path
+) -> None:
+    """A spill file replayed but not removed (a crash after the COMMIT) is replayed again by
+    the next writer without duplicating a row; new rows in it are written."""
+    p, url = proxy
+    with PostgresStore.connect(url) as proxied:
+        p.cut()
+        w = LogWriter(proxied, spill_dir=tmp_path, connect_timeout=1)
+        for i in range(200):
+            w.submit(usage(i))
+        w.close()
+        p.restore()
+        copy = w.spill_path.with_name("spill-0-crashed.jsonl")
+        shutil.copy(w.spill_path, copy)  # the same rows, as a crash would have left them
+        with LogWriter(proxied, spill_dir=tmp_path) as again:
+            assert again.flush(10)
+        stats = again.stats()
+    assert stats.replayed_rows == 400 and stats.duplicate_rows == 200
+    assert ids_once(store, "llm_usage_logs") == (200, 200)
+    assert not copy.exists() and not w.spill_path.exists()
+
+
+def test_a_forked_child_writes_its_own_rows_once(store: PostgresStore, tmp_path: Path) -> None:
+    """After os.fork() the child's writer has its own thread, queue and spill file: the rows
+    queued by the parent are written by the parent only, the child's by the child."""
+    w = LogWriter(store, flush_interval=5, spill_dir=tmp_path)
+    for i in range(100):
+        w.submit(usage(i))  # still queued in the parent at the fork
+    pid = os.fork()
+    if pid == 0:  # the child: no pytest machinery, exit code only
+        code = 1
+        try:
+            for i in range(50):
+                w.submit(usage(i))
+            w.close()
+            code = 0 if w.stats().written_rows == 50 else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    w.close()
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert w.stats().written_rows == 100
+    assert ids_once(store, "llm_usage_logs") == (150, 150)

@@ -3,24 +3,37 @@
 ::
 
     caller ──submit()──▶ bounded deque ──▶ writer thread ──COPY, one transaction per batch──▶ PostgreSQL
-                                               │  database unreachable
-                                               ▼
-                              append-only spill file (JSON lines) ──replayed when it answers again,
-                                                                    or by the next writer at start
+       │ deque full                            │  database unreachable
+       ▼                                       ▼
+    append-only spill file (JSON lines) ◀──────┘ ──replayed when the database answers again,
+                                                   or by the next writer at start
 
-* :meth:`LogWriter.submit` never blocks and never raises: it appends to a deque. When the deque
-  holds ``max_queue`` items (the thread cannot keep up even by spilling) the item is dropped,
-  counted in :meth:`stats` and warned about once.
-* The thread takes up to ``batch_size`` items at a time and COPYs them per table in one
-  transaction on its own connection (not a pool slot), so a batch is written whole or not at all.
-* A connection error marks the database down for ``reconnect_interval`` seconds; meanwhile every
-  batch is appended to this writer's spill file (rows get their ids and timestamps first, so a
-  replay is idempotent). When the database answers again the spill files of this directory --
-  this writer's and those left behind by crashed processes -- are replayed, then removed.
+* :meth:`LogWriter.submit` never blocks on the database and never raises: it appends to a
+  deque. When the deque holds ``max_queue`` items (the thread cannot keep up) the caller's own
+  thread turns the item into rows and appends them to the spill file instead (overflow: the
+  only time a caller does more than an append; it waits for a local file write at most, never
+  for the database). The thread replays the file before its next batch, so overflow rows may be
+  inserted after rows submitted later; their ``created_at`` is the call's time either way.
+* Every row gets its id (uuid4, client-side) before its first attempt, and keeps it through
+  spills and replays. First attempts are a plain COPY per table in one transaction on the
+  writer's own connection (not a pool slot), so a batch is written whole or not at all.
+* A connection error marks the database down for ``reconnect_interval`` seconds; the batch and
+  every batch meanwhile are appended to this writer's spill file. When the database answers
+  again the spill files of this directory -- this writer's and those left behind by crashed
+  processes -- are replayed idempotently (COPY into a temporary table, then ``INSERT ... ON
+  CONFLICT (id) DO NOTHING``), then removed. A batch whose COMMIT succeeded but whose
+  acknowledgement was lost is therefore written once, not twice.
 * A row the database refuses for its content (a CHECK, a duplicate id) is isolated by retrying
   its batch row by row; the refused row is logged and counted as ``rejected``, the rest is
   written.
 * :meth:`close` (also the context manager and interpreter exit) writes everything still queued.
+
+What can still be lost, always logged and counted as ``dropped``: rows that must be spilled
+when the spill file cannot be written (disk full, directory unwritable), rows submitted after
+:meth:`close`, and rows queued in memory when the process dies without running ``atexit``
+(a crash, ``os._exit``, a forked child that never closes its writer). After ``os.fork()`` the
+child gets an empty queue, its own spill file and a fresh thread; rows queued by the parent
+are the parent's to write.
 """
 
 from __future__ import annotations
@@ -34,8 +47,9 @@ import os
 import threading
 import time
 import uuid
+import weakref
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +57,7 @@ from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 
 import psycopg
+from psycopg import sql
 from pydantic import BaseModel
 
 from llmops.models import ABTestResult, BreakerEvent, FallbackLog, UsageLog
@@ -66,6 +81,8 @@ _CONNECTIVITY = (psycopg.OperationalError, psycopg.InterfaceError, OSError)
 
 SPILL_DIR_ENV = "LLMOPS_SPILL_DIR"
 
+_TIMESTAMPS = ("created_at", "updated_at")
+
 
 @runtime_checkable
 class RowSource(Protocol):
@@ -76,7 +93,12 @@ class RowSource(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class WriterStats:
-    """Counters since the writer started (items are rows or row sources as submitted)."""
+    """Counters since the writer started (items are rows or row sources as submitted).
+
+    ``spilled_rows`` includes ``overflow_rows`` (spilled by callers because the queue was
+    full); ``duplicate_rows`` are replayed rows the table already held (a lost COMMIT
+    acknowledgement, or a replay interrupted after its COMMIT) and were skipped.
+    """
 
     processed: int
     written_rows: int
@@ -86,6 +108,8 @@ class WriterStats:
     dropped: int
     pending: int
     database_up: bool
+    overflow_rows: int = 0
+    duplicate_rows: int = 0
 
 
 class _FlushMarker:
@@ -99,6 +123,25 @@ def default_spill_dir() -> Path:
     """``$LLMOPS_SPILL_DIR``, else ``~/.cache/llmops/spill``."""
     env = os.environ.get(SPILL_DIR_ENV)
     return Path(env) if env else Path.home() / ".cache" / "llmops" / "spill"
+
+
+def _row_id(row: BaseModel) -> uuid.UUID:
+    rid: uuid.UUID | None = getattr(row, "id", None)
+    return rid if rid is not None else uuid.uuid4()
+
+
+# after fork: live writers get a fresh thread; what the parent's threads held stays untouched
+_WRITERS: weakref.WeakSet[LogWriter] = weakref.WeakSet()
+_INHERITED: list[object] = []  # the parent's connection and spill file, never used or closed
+
+
+def _after_fork_in_child() -> None:
+    for writer in list(_WRITERS):
+        writer._restart_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class LogWriter:
@@ -135,34 +178,64 @@ class LogWriter:
         where = hashlib.sha256(describe_dsn(self._dsn).encode()).hexdigest()[:12]
         self._spill_dir = Path(spill_dir) if spill_dir is not None else default_spill_dir()
         self._spill_dir = self._spill_dir / where
-        self._spill_path = self._spill_dir / f"spill-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
-        self._spill_file: IO[str] | None = None
-        self._spill_pending = True  # orphans of earlier processes may be waiting
-
-        self._queue: deque[BaseModel | RowSource | _FlushMarker] = deque()
-        self._wake = threading.Event()
         self._closing = False
         self._closed = False
+        self._start()
+        _WRITERS.add(self)
+        atexit.register(self.close)
+
+    def _start(self) -> None:
+        """(Re)initialise the per-process state and start the thread."""
+        self._spill_path = self._spill_dir / f"spill-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
+        self._spill_file: IO[bytes] | None = None
+        self._spill_done = 0  # bytes of our own spill file already replayed
+        self._spill_pending = True  # orphans of earlier processes may be waiting
+        # guards the spill file and the counters that callers touch too (overflow)
+        self._lock = threading.Lock()
+        self._queue: deque[BaseModel | RowSource | _FlushMarker] = deque()
+        self._wake = threading.Event()
         self._conn: psycopg.Connection[Any] | None = None
+        self._temp_tables: set[str] = set()
         self._down_until = 0.0
         self._outage_logged = False
         self._dropped_warned = False
+        self._overflow_warned = False
         self._counts = dict.fromkeys(
-            ("processed", "written", "spilled", "replayed", "rejected", "dropped"), 0
-        )  # written by the thread only (dropped: under _drop_lock)
-        self._drop_lock = threading.Lock()
+            (
+                "processed",
+                "written",
+                "spilled",
+                "replayed",
+                "rejected",
+                "dropped",
+                "overflow",
+                "duplicate",
+            ),
+            0,
+        )
         self._thread = threading.Thread(target=self._run, name="llmops-log-writer", daemon=True)
-        self._thread.start()
-        atexit.register(self.close)
+        if not self._closing:
+            self._thread.start()
+
+    def _restart_after_fork(self) -> None:
+        # the parent's connection socket and locked spill file are shared with the parent:
+        # closing them here would end the parent's session or release its lock
+        _INHERITED.extend(x for x in (self._conn, self._spill_file) if x is not None)
+        self._start()
 
     # -- the caller's side ------------------------------------------------------------------
 
     def submit(self, item: BaseModel | RowSource) -> bool:
-        """Queue a row (or a :class:`RowSource`); False if it was dropped. Never blocks or raises."""
+        """Queue a row (or a :class:`RowSource`); spill it to the file when the queue is full.
+
+        False only if the row could not be kept (writer closed, spill file unwritable, rows
+        that could not be built). Never waits on the database, never raises."""
         queue = self._queue
-        if self._closed or len(queue) >= self._max_queue:
-            self._drop()
+        if self._closed:
+            self._drop(1)
             return False
+        if len(queue) >= self._max_queue:
+            return self._overflow(item)
         queue.append(item)
         if len(queue) >= self._batch_size:
             self._wake.set()
@@ -183,7 +256,8 @@ class LogWriter:
             return
         self._closing = True
         self._wake.set()
-        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._thread.join(timeout)
         self._closed = True
         with contextlib.suppress(ValueError):  # atexit.unregister never raises; keep it quiet
             atexit.unregister(self.close)
@@ -199,6 +273,8 @@ class LogWriter:
             dropped=c["dropped"],
             pending=len(self._queue),
             database_up=time.monotonic() >= self._down_until,
+            overflow_rows=c["overflow"],
+            duplicate_rows=c["duplicate"],
         )
 
     @property
@@ -217,16 +293,36 @@ class LogWriter:
     ) -> None:
         self.close()
 
-    def _drop(self) -> None:
-        with self._drop_lock:
-            self._counts["dropped"] += 1
+    def _count(self, key: str, n: int) -> None:
+        with self._lock:
+            self._counts[key] += n
+
+    def _drop(self, n: int) -> None:
+        with self._lock:
+            self._counts["dropped"] += n
             if self._dropped_warned:
                 return
             self._dropped_warned = True
-        _log.warning(
-            "llmops log writer: queue full (%d) or writer closed; dropping log rows",
-            self._max_queue,
-        )
+        _log.warning("llmops log writer: writer closed; dropping log rows submitted after close()")
+
+    def _overflow(self, item: BaseModel | RowSource) -> bool:
+        """The queue is full: this caller spills its own rows (no database, a file append)."""
+        rows = self._expand([item])
+        if not rows:
+            return False
+        kept = self._spill(rows, [_row_id(r) for r in rows])
+        if kept:
+            with self._lock:
+                self._counts["overflow"] += len(rows)
+                warn, self._overflow_warned = not self._overflow_warned, True
+            if warn:
+                _log.warning(
+                    "llmops log writer: queue full (%d); spilling log rows to %s until it drains",
+                    self._max_queue,
+                    self._spill_path,
+                )
+        self._wake.set()
+        return kept
 
     # -- the thread -------------------------------------------------------------------------
 
@@ -249,11 +345,7 @@ class LogWriter:
                 self._replay_spills()
         finally:
             self._close_connection()
-            if self._spill_file is not None:
-                self._spill_file.close()
-                self._spill_file = None
-                if not self._spill_pending:  # everything replayed: leave no empty file behind
-                    self._spill_path.unlink(missing_ok=True)
+            self._close_spill()
             while self._queue:  # flush() callers waiting on markers after the end
                 item = self._queue.popleft()
                 if isinstance(item, _FlushMarker):
@@ -266,15 +358,15 @@ class LogWriter:
             items = [queue.popleft() for _ in range(n)]
             markers = [i for i in items if isinstance(i, _FlushMarker)]
             rows = self._expand(items)
+            if self._spill_pending and time.monotonic() >= self._down_until:
+                self._replay_spills()  # spilled rows first (overflow, outage), where we can
             if rows:
-                if self._spill_pending and time.monotonic() >= self._down_until:
-                    self._replay_spills()  # older rows first, where we can
-                self._write(rows)
+                self._write(rows, [_row_id(r) for r in rows])
             self._counts["processed"] += n - len(markers)
             for marker in markers:
                 marker.done.set()
 
-    def _expand(self, items: list[BaseModel | RowSource | _FlushMarker]) -> list[BaseModel]:
+    def _expand(self, items: Sequence[BaseModel | RowSource | _FlushMarker]) -> list[BaseModel]:
         rows: list[BaseModel] = []
         for item in items:
             if isinstance(item, BaseModel):
@@ -285,62 +377,127 @@ class LogWriter:
             try:
                 rows.extend(item.rows())
             except Exception:  # a bug building rows must not stop the writer: log it loudly
-                self._counts["rejected"] += 1
+                self._count("rejected", 1)
                 _log.exception("llmops log writer: could not build log rows from %r", item)
         return rows
 
-    def _write(self, rows: list[BaseModel]) -> None:
+    def _write(self, rows: list[BaseModel], ids: list[uuid.UUID]) -> None:
         if time.monotonic() < self._down_until:
-            self._spill(rows)
+            self._spill(rows, ids)
             return
         try:
-            self._copy(rows)
-        except _CONNECTIVITY as exc:
+            self._copy(rows, ids)
+        except _CONNECTIVITY as exc:  # maybe committed: the spill's replay skips what is there
             self._mark_down(exc)
-            self._spill(rows)
+            self._spill(rows, ids)
         except psycopg.Error:
-            self._write_one_by_one(rows)
+            self._write_one_by_one(rows, ids)
         else:
             self._counts["written"] += len(rows)
             if self._outage_logged:
                 self._outage_logged = False
                 _log.warning("llmops log writer: database reachable again")
 
-    def _copy(self, rows: Sequence[BaseModel]) -> None:
-        conn = self._connection()
-        groups: dict[type[BaseModel], list[BaseModel]] = {}
-        for row in rows:
-            groups.setdefault(type(row), []).append(row)
-        with conn.transaction():
-            for model, group in groups.items():
-                self._repos[model].copy_many(group, conn=conn)
+    def _copy(
+        self, rows: Sequence[BaseModel], ids: Sequence[uuid.UUID], *, replay: bool = False
+    ) -> int:
+        """Write rows with these ids in one transaction; returns how many were inserted.
 
-    def _write_one_by_one(self, rows: list[BaseModel], *, replay: bool = False) -> int:
-        """Isolate the rows the database refuses; returns how many were written."""
-        written = 0
-        for i, row in enumerate(rows):
-            try:
-                self._copy([row])
-            except psycopg.errors.UniqueViolation:
+        First attempts COPY straight into the tables. Replays COPY into a temporary table and
+        insert from it what the table does not hold yet, so a replay never duplicates a row."""
+        conn = self._connection()
+        groups: dict[type[BaseModel], tuple[list[BaseModel], list[uuid.UUID]]] = {}
+        for row, rid in zip(rows, ids, strict=True):
+            group = groups.get(type(row))
+            if group is None:
+                group = groups[type(row)] = ([], [])
+            group[0].append(row)
+            group[1].append(rid)
+        if replay:
+            for model in groups:
+                self._ensure_temp_table(conn, self._repos[model])
+        now = datetime.now(UTC)
+        inserted = 0
+        with conn.transaction():
+            for model, (group_rows, group_ids) in groups.items():
+                repo = self._repos[model]
                 if not replay:
-                    self._reject(row, "duplicate id")
-                # replaying: the row was written before the previous attempt failed
+                    self._copy_into(conn, repo.table, repo, rows=group_rows, ids=group_ids, now=now)
+                    inserted += len(group_rows)
+                    continue
+                temp = f"llmops_replay_{repo.table}"
+                self._copy_into(conn, temp, repo, rows=group_rows, ids=group_ids, now=now)
+                columns = sql.SQL(", ").join(map(sql.Identifier, repo.columns))
+                cur = conn.execute(
+                    sql.SQL(
+                        "INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT (id) DO NOTHING"
+                    ).format(sql.Identifier(repo.table), columns, columns, sql.Identifier(temp))
+                )
+                inserted += max(cur.rowcount, 0)
+        return inserted
+
+    @staticmethod
+    def _copy_into(
+        conn: psycopg.Connection[Any],
+        table: str,
+        repo: Table[Any],
+        *,
+        rows: Sequence[BaseModel],
+        ids: Sequence[uuid.UUID],
+        now: datetime,
+    ) -> None:
+        columns = repo.columns
+        id_at = columns.index("id")
+        stamps = [i for i, c in enumerate(columns) if c in _TIMESTAMPS]
+        value = repo._value  # the repository's own column encoding (JSONB and all)
+        query = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
+        )
+        with conn.cursor() as cur, cur.copy(query) as copy:
+            for row, rid in zip(rows, ids, strict=True):
+                values = [value(c, row) for c in columns]
+                values[id_at] = rid
+                for i in stamps:
+                    if values[i] is None:
+                        values[i] = now
+                copy.write_row(values)
+
+    def _ensure_temp_table(self, conn: psycopg.Connection[Any], repo: Table[Any]) -> None:
+        temp = f"llmops_replay_{repo.table}"
+        if temp in self._temp_tables:
+            return
+        conn.execute(  # autocommit, outside the batch: a rolled-back batch keeps the table
+            sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DELETE ROWS").format(
+                sql.Identifier(temp), sql.Identifier(repo.table)
+            )
+        )
+        self._temp_tables.add(temp)
+
+    def _write_one_by_one(
+        self, rows: list[BaseModel], ids: list[uuid.UUID], *, replay: bool = False
+    ) -> bool:
+        """Isolate the rows the database refuses; False if the database went away meanwhile."""
+        for i, (row, rid) in enumerate(zip(rows, ids, strict=True)):
+            try:
+                inserted = self._copy([row], [rid], replay=replay)
+            except psycopg.errors.UniqueViolation:
+                self._reject(row, "duplicate id")
             except _CONNECTIVITY as exc:
                 self._mark_down(exc)
-                if replay:
-                    return -1  # the spill file still holds these rows
-                self._spill(rows[i:])
-                return written
+                if not replay:  # replaying: the spill file still holds these rows
+                    self._spill(rows[i:], ids[i:])
+                return False
             except psycopg.Error as exc:
                 self._reject(row, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
             else:
-                written += 1
                 if not replay:
                     self._counts["written"] += 1
-        return written
+                elif not inserted:
+                    self._counts["duplicate"] += 1
+        return True
 
     def _reject(self, row: BaseModel, reason: str) -> None:
-        self._counts["rejected"] += 1
+        self._count("rejected", 1)
         _log.error(
             "llmops log writer: %s row refused by the database (%s)", type(row).__name__, reason
         )
@@ -349,6 +506,7 @@ class LogWriter:
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
+            self._temp_tables.clear()  # temporary tables live and die with their session
             self._conn = psycopg.connect(
                 self._dsn,
                 autocommit=True,
@@ -382,67 +540,97 @@ class LogWriter:
 
     # -- spill files ------------------------------------------------------------------------
 
-    def _spill(self, rows: Sequence[BaseModel]) -> None:
+    def _spill(self, rows: Sequence[BaseModel], ids: Sequence[uuid.UUID]) -> bool:
+        """Append rows (with their ids) to our spill file; any thread. False if they are lost."""
         try:
-            self._append_spill(rows)
+            now = datetime.now(UTC).isoformat()
+            lines = []
+            for row, rid in zip(rows, ids, strict=True):
+                doc = row.model_dump(mode="json")
+                doc["id"] = str(rid)
+                if "created_at" in doc and doc["created_at"] is None:
+                    doc["created_at"] = now
+                lines.append(json.dumps({"t": self._repos[type(row)].table, "r": doc}))
+            data = ("\n".join(lines) + "\n").encode("utf-8")
+            with self._lock:  # a local file append: callers never wait on the database here
+                f = self._open_spill()
+                f.write(data)
+                f.flush()
+                self._counts["spilled"] += len(lines)
+                self._spill_pending = True
+            return True
         except OSError as exc:  # disk full, no permission: these rows cannot be kept
-            self._counts["dropped"] += len(rows)
+            with self._lock:
+                self._counts["dropped"] += len(rows)
             _log.error(
                 "llmops log writer: cannot write spill file %s (%s); %d row(s) lost",
                 self._spill_path,
                 exc,
                 len(rows),
             )
+            return False
 
-    def _append_spill(self, rows: Sequence[BaseModel]) -> None:
-        f = self._open_spill()
-        now = datetime.now(UTC)
-        n = 0
-        lines = []
-        for original in rows:
-            fill: dict[str, Any] = {}
-            if getattr(original, "id", 0) is None:
-                fill["id"] = uuid.uuid4()
-            if getattr(original, "created_at", 0) is None:
-                fill["created_at"] = now
-            row = original.model_copy(update=fill) if fill else original
-            table = self._repos[type(row)].table
-            lines.append(json.dumps({"t": table, "r": row.model_dump(mode="json")}) + "\n")
-            n += 1
-        f.write("".join(lines))
-        f.flush()
-        self._counts["spilled"] += n
-        self._spill_pending = True
-
-    def _open_spill(self) -> IO[str]:
+    def _open_spill(self) -> IO[bytes]:
+        """Our spill file, opened and locked on first use (call with the lock held)."""
         if self._spill_file is None:
             self._spill_dir.mkdir(parents=True, exist_ok=True)
-            self._spill_file = open(self._spill_path, "a", encoding="utf-8")  # noqa: SIM115
+            f = open(self._spill_path, "ab")  # noqa: SIM115
             if fcntl is not None:
-                fcntl.flock(self._spill_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                try:
+                    fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    f.close()
+                    raise
+            self._spill_file = f
         return self._spill_file
+
+    def _close_spill(self) -> None:
+        """Close our spill file; remove it when everything in it was replayed."""
+        with self._lock:
+            f, self._spill_file = self._spill_file, None
+            if f is None:
+                return
+            if os.fstat(f.fileno()).st_size <= self._spill_done:
+                self._spill_path.unlink(missing_ok=True)  # before the lock goes with the close
+                self._spill_done = 0
+            f.close()
 
     def _replay_spills(self) -> None:
         """Write this directory's spill files (ours and unlocked orphans), then remove them."""
+        self._spill_pending = False  # set again by any spill from now on
         if not self._spill_dir.is_dir():
-            self._spill_pending = False
             return
         for path in sorted(self._spill_dir.glob("spill-*.jsonl")):
-            own = path == self._spill_path
-            if own:
-                ok = self._replay_file(path)
-                if ok and self._spill_file is not None:
-                    self._spill_file.truncate(0)
-                    self._spill_file.seek(0)
-            else:
-                ok = self._replay_orphan(path)
+            ok = self._replay_own() if path == self._spill_path else self._replay_orphan(path)
             if not ok:
+                self._spill_pending = True
                 return  # the database went away again; try later
-        self._spill_pending = False
+
+    def _replay_own(self) -> bool:
+        with self._lock:
+            if self._spill_file is None:
+                return True
+            end = os.fstat(self._spill_file.fileno()).st_size  # whole lines only: see _spill
+            start = self._spill_done
+        if end > start:
+
+            def advance(offset: int) -> None:
+                self._spill_done = start + offset
+
+            with open(self._spill_path, "rb") as f:
+                f.seek(start)
+                if not self._replay_lines(f, end - start, advance):
+                    return False
+        with self._lock:  # all replayed and nothing appended meanwhile: start afresh
+            own = self._spill_file
+            if own is not None and self._spill_done >= end == os.fstat(own.fileno()).st_size:
+                own.truncate(0)
+                self._spill_done = 0
+        return True
 
     def _replay_orphan(self, path: Path) -> bool:
         try:
-            f = open(path, encoding="utf-8")  # noqa: SIM115
+            f = open(path, "rb")  # noqa: SIM115
         except FileNotFoundError:
             return True  # another writer replayed it meanwhile
         with f:
@@ -451,35 +639,53 @@ class LogWriter:
                     fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
                     return True  # a live writer owns it
-            ok = self._replay_file(path)
+            ok = self._replay_lines(f, None, lambda offset: None)
             if ok:
                 path.unlink(missing_ok=True)
             return ok
 
-    def _replay_file(self, path: Path) -> bool:
+    def _replay_lines(
+        self, f: IO[bytes], limit: int | None, advance: Callable[[int], None]
+    ) -> bool:
+        """Replay the lines of ``f`` (up to ``limit`` bytes) in batches; ``advance(offset)``
+        after each committed batch. False if the database went away."""
         rows: list[BaseModel] = []
-        with open(path, encoding="utf-8") as f:
-            for number, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
+        read = 0
+        name = getattr(f, "name", "?")
+        while limit is None or read < limit:
+            line = f.readline()
+            if not line:
+                break
+            read += len(line)
+            if line.strip():
                 try:
                     doc = json.loads(line)
                     model, _ = self._by_table[doc["t"]]
                     rows.append(model.model_validate(doc["r"]))
                 except (ValueError, KeyError, TypeError) as exc:  # a torn last line after a crash
-                    self._counts["rejected"] += 1
-                    _log.error("llmops log writer: unreadable line %d of %s: %s", number, path, exc)
-        for start in range(0, len(rows), self._batch_size):
-            chunk = rows[start : start + self._batch_size]
-            try:
-                self._copy(chunk)
-            except _CONNECTIVITY as exc:
-                self._mark_down(exc)
+                    self._count("rejected", 1)
+                    _log.error("llmops log writer: unreadable spill line in %s: %s", name, exc)
+            if len(rows) >= self._batch_size:
+                if not self._replay_chunk(rows):
+                    return False
+                advance(read)
+                rows = []
+        if rows and not self._replay_chunk(rows):
+            return False
+        advance(read)
+        return True
+
+    def _replay_chunk(self, rows: list[BaseModel]) -> bool:
+        ids = [_row_id(r) for r in rows]
+        try:
+            inserted = self._copy(rows, ids, replay=True)
+        except _CONNECTIVITY as exc:
+            self._mark_down(exc)
+            return False
+        except psycopg.Error:  # a row the database refuses: isolate it
+            if not self._write_one_by_one(rows, ids, replay=True):
                 return False
-            except psycopg.Error:  # rows written by an earlier, interrupted replay
-                if self._write_one_by_one(chunk, replay=True) < 0:
-                    return False
-                if time.monotonic() < self._down_until:
-                    return False
-            self._counts["replayed"] += len(chunk)
+        else:
+            self._counts["duplicate"] += len(rows) - inserted
+        self._counts["replayed"] += len(rows)
         return True
