@@ -1,8 +1,10 @@
 """One alert pass over all eight rule types on 1,000,000 usage-log rows (target: <= 100 ms).
 
 Creates a scratch database on $LLMOPS_TEST_DATABASE_URL's server (or --server), migrates it,
-fills llm_usage_logs with 1,000,000 rows spread over 7 days (80% production), plus 100,000
-fallback-log rows and 10,000 breaker events, then times ``AlertEngine.evaluate_due()`` over
+fills llm_usage_logs with 1,000,000 rows spread over 7 days (80% production), as many
+llm_fallback_logs rows (the router writes one per call) whose ``attempted_providers`` mix
+first-try successes (85%), retried 503s, 429s and timeouts rescued by the fallback, open-breaker
+skips and whole-chain failures (1%), and 10,000 breaker events, then times ``AlertEngine.evaluate_due()`` over
 eight immediate rules (one per type, one-hour windows) and, for context, the same rules with
 24-hour windows. The database is dropped afterwards.
 
@@ -48,7 +50,8 @@ def rules(window: int) -> list[dict[str, Any]]:
         {**base, "name": "latency p95", "type": "response_time",
          "conditions": [c("response_time", "gt", 1e9, "p95")]},
         {**base, "name": "providers", "type": "provider_failure",
-         "conditions": [c("provider_failures", "gt", 1e9), c("fallback_failures", "gt", 1e9)]},
+         "conditions": [c("provider_failures", "gt", 1e9), c("provider_error_rate", "gt", 101),
+                        c("fallback_failures", "gt", 1e9)]},
         {**base, "name": "breakers", "type": "circuit_breaker",
          "conditions": [c("breaker_openings", "gt", 1e9)]},
         {**base, "name": "quota", "type": "quota_exceeded", "conditions": [c("rate_limited", "gt", 1e9)]},
@@ -68,10 +71,52 @@ SELECT CASE WHEN g %% 10 < 8 THEN 'production' WHEN g %% 10 = 8 THEN 'staging' E
 FROM generate_series(1, %(rows)s) g
 """
 FILL_FALLBACK = """
-INSERT INTO llm_fallback_logs (primary_provider, primary_model, success, environment, created_at)
-SELECT 'openai', 'm', g %% 17 <> 0, CASE WHEN g %% 10 < 8 THEN 'production' ELSE 'staging' END,
-       %(now)s - make_interval(secs => (g::float8 / 100000) * 7 * 86400)
-FROM generate_series(1, 100000) g
+WITH calls AS (
+    SELECT g, g %% 100 AS k,
+           (ARRAY['openai','google','anthropic'])[1 + g %% 3] AS p,
+           (ARRAY['google','anthropic','openai'])[1 + g %% 3] AS f,
+           %(now)s - make_interval(secs => (g::float8 / %(rows)s) * 7 * 86400) AS at
+    FROM generate_series(1, %(rows)s) g
+)
+INSERT INTO llm_fallback_logs (primary_provider, primary_model, used_provider, used_model,
+    attempted_providers, success, environment, created_at)
+SELECT p, 'model-1', CASE WHEN k < 90 THEN p WHEN k < 99 THEN f END,
+       CASE WHEN k < 99 THEN 'model-1' END,
+       CASE
+         WHEN k < 85 THEN jsonb_build_array(jsonb_build_object('provider', p, 'model', 'model-1',
+             'attempt', 1, 'outcome', 'success', 'latencyMs', 300 + g %% 900))
+         WHEN k < 90 THEN jsonb_build_array(  -- 503, retried on the primary
+             jsonb_build_object('provider', p, 'model', 'model-1', 'attempt', 1,
+                 'outcome', 'error', 'errorKind', 'unavailable', 'statusCode', 503),
+             jsonb_build_object('provider', p, 'model', 'model-1', 'attempt', 2,
+                 'outcome', 'success', 'latencyMs', 400))
+         WHEN k < 94 THEN jsonb_build_array(  -- 429 with a long Retry-After: the fallback serves
+             jsonb_build_object('provider', p, 'model', 'model-1', 'attempt', 1,
+                 'outcome', 'error', 'errorKind', 'rate_limited', 'statusCode', 429,
+                 'retryAfter', 30),
+             jsonb_build_object('provider', f, 'model', 'model-1', 'attempt', 1,
+                 'outcome', 'success', 'latencyMs', 500))
+         WHEN k < 97 THEN jsonb_build_array(  -- two timeouts, then the fallback
+             jsonb_build_object('provider', p, 'model', 'model-1', 'attempt', 1,
+                 'outcome', 'error', 'errorKind', 'timeout'),
+             jsonb_build_object('provider', p, 'model', 'model-1', 'attempt', 2,
+                 'outcome', 'error', 'errorKind', 'timeout'),
+             jsonb_build_object('provider', f, 'model', 'model-1', 'attempt', 1,
+                 'outcome', 'success', 'latencyMs', 700))
+         WHEN k < 99 THEN jsonb_build_array(  -- primary's breaker open
+             jsonb_build_object('provider', p, 'model', 'model-1', 'attempt', 1,
+                 'outcome', 'skipped', 'errorKind', 'circuit_open'),
+             jsonb_build_object('provider', f, 'model', 'model-1', 'attempt', 1,
+                 'outcome', 'success', 'latencyMs', 450))
+         ELSE jsonb_build_array(  -- the whole chain failed
+             jsonb_build_object('provider', p, 'model', 'model-1', 'attempt', 1,
+                 'outcome', 'error', 'errorKind', 'unavailable', 'statusCode', 503),
+             jsonb_build_object('provider', f, 'model', 'model-1', 'attempt', 1,
+                 'outcome', 'error', 'errorKind', 'unavailable', 'statusCode', 502))
+       END,
+       k < 99, CASE WHEN g %% 10 < 8 THEN 'production' WHEN g %% 10 = 8 THEN 'staging'
+                    ELSE 'local' END, at
+FROM calls
 """
 FILL_BREAKER = """
 INSERT INTO llm_circuit_breaker_events (environment, provider, model, from_state, to_state,
@@ -132,13 +177,13 @@ def main() -> int:
             t = time.perf_counter()
             with store.connection() as conn:
                 conn.execute(FILL, {"now": now, "rows": args.rows})
-                conn.execute(FILL_FALLBACK, {"now": now})
+                conn.execute(FILL_FALLBACK, {"now": now, "rows": args.rows})
                 conn.execute(FILL_BREAKER, {"now": now})
             with store.direct_connection() as conn:
                 conn.execute("VACUUM ANALYZE llm_usage_logs")
                 conn.execute("VACUUM ANALYZE llm_fallback_logs")
                 conn.execute("VACUUM ANALYZE llm_circuit_breaker_events")
-            print(f"filled {args.rows:,} usage rows (+100,000 fallback, 10,000 breaker) "
+            print(f"filled {args.rows:,} usage rows, {args.rows:,} fallback rows, 10,000 breaker events "
                   f"in {time.perf_counter() - t:.1f}s")  # fmt: skip
 
             manager = AlertRuleManager(store)
@@ -149,7 +194,14 @@ def main() -> int:
                     "AND created_at > %s",
                     (datetime.now(UTC) - timedelta(hours=1),),
                 ).fetchone()
-            print(f"production rows in a 1-hour window: {in_window[0] if in_window else 0:,}")
+                attempts = conn.execute(
+                    "SELECT count(*) FROM llm_fallback_logs, "
+                    "jsonb_array_elements(attempted_providers) "
+                    "WHERE environment = 'production' AND created_at > %s",
+                    (datetime.now(UTC) - timedelta(hours=1),),
+                ).fetchone()
+            print(f"production rows in a 1-hour window: {in_window[0] if in_window else 0:,} "
+                  f"usage, {attempts[0] if attempts else 0:,} attempts")  # fmt: skip
             for label, window_rules in (("1-hour", hour), ("24-hour", rules(24 * 60))):
                 report_plans(store, label, window_rules)
 

@@ -154,36 +154,87 @@ def test_error_success_rates_and_counts(store: PostgresStore) -> None:
     assert values(store, rule("success_rate", cond("success_rate"))) == [pytest.approx(75.0)]
 
 
-def test_rate_limited_counts_429_and_rate_limited_kind(store: PostgresStore) -> None:
-    """quota_exceeded's rate_limited counts failures of kind rate_limited or with HTTP 429."""
-    store.usage_logs.copy_many(
+def call(minutes_ago: float, *attempts: tuple[str, str, str | None, int | None]) -> FallbackLog:
+    """A llm_fallback_logs row whose attempts are (provider, outcome, errorKind, statusCode)."""
+    return FallbackLog.model_validate(
+        {
+            "primary_provider": attempts[0][0] if attempts else "openai",
+            "primary_model": "m",
+            "environment": "production",
+            "success": any(a[1] == "success" for a in attempts),
+            "created_at": ago(minutes_ago),
+            "attempted_providers": [
+                {"provider": p, "model": "m", "attempt": i + 1, "outcome": o, "errorKind": k,
+                 "statusCode": c}
+                for i, (p, o, k, c) in enumerate(attempts)
+            ],
+        }
+    )  # fmt: skip
+
+
+OK = ("google", "success", None, None)
+
+
+def test_rate_limited_counts_rate_limited_attempts(store: PostgresStore) -> None:
+    """quota_exceeded's rate_limited counts attempts of kind rate_limited or HTTP 429, retried
+    and fallback-rescued ones included; other errors, skips and other windows do not count."""
+    store.fallback_logs.copy_many(
         [
-            usage(1, success=False, error_kind="rate_limited", status_code=429),
-            usage(2, success=False, error_kind="rate_limited"),
-            usage(3, success=False, status_code=429),
-            usage(4, success=False, error_kind="timeout"),
-            usage(5, success=True, status_code=200),
+            call(1, ("openai", "error", "rate_limited", 429), OK),  # rescued by the fallback
+            call(2, ("openai", "error", "rate_limited", None), ("openai", "success", None, None)),
+            call(3, ("openai", "error", None, 429), ("google", "error", "rate_limited", 429)),
+            call(4, ("openai", "error", "timeout", None), OK),
+            call(5, ("openai", "skipped", "circuit_open", None), OK),
+            call(6, ("openai", "success", None, 200)),
+            call(90, ("openai", "error", "rate_limited", 429)),  # outside the window
         ]
     )
-    assert values(store, rule("quota_exceeded", cond("rate_limited"))) == [3]
+    store.usage_logs.copy_many([usage(1, success=False, error_kind="rate_limited")])  # not read
+    assert values(store, rule("quota_exceeded", cond("rate_limited"))) == [4]
 
 
-def test_provider_metrics_are_per_provider(store: PostgresStore) -> None:
-    """provider_failures/provider_error_rate give each provider's value and decide on the worst."""
-    rows = [usage(1, provider="openai", success=False) for _ in range(4)]
-    rows += [usage(2, provider="openai", success=True) for _ in range(4)]
-    rows += [usage(3, provider="google", success=False)]
-    rows += [usage(3, provider="google", success=True) for _ in range(9)]
-    store.usage_logs.copy_many(rows)
+def test_provider_metrics_count_attempts_per_provider(store: PostgresStore) -> None:
+    """provider_failures/provider_error_rate count failed attempts per provider, including
+    calls a fallback rescued; skipped and cancelled attempts are not attempts; worst decides."""
+    rows = [call(1, ("openai", "error", "unavailable", 503), OK) for _ in range(3)]  # rescued
+    rows += [call(1, ("openai", "error", "timeout", None), ("openai", "success", None, None))]
+    rows += [call(2, ("openai", "success", None, None)) for _ in range(4)]
+    rows += [call(2, ("openai", "skipped", "circuit_open", None), OK) for _ in range(5)]
+    rows += [call(2, ("openai", "error", "cancelled", None))]
+    rows += [call(3, ("google", "error", "timeout", None), ("google", "error", "timeout", None))]
+    rows += [call(200, ("anthropic", "error", "unavailable", 503))]  # outside the window
+    store.fallback_logs.copy_many(rows)
+    store.usage_logs.copy_many([usage(1, provider="openai", success=True) for _ in range(20)])
     r = rule("provider_failure", cond("provider_failures"), cond("provider_error_rate"))
     with store.connection() as conn:
         failures, rate = measure(conn, r, NOW)
-    assert failures.by_provider == {"openai": 4, "google": 1} and failures.value == 4
-    assert rate.by_provider == pytest.approx({"openai": 50.0, "google": 10.0})
-    assert rate.value == pytest.approx(50.0)
+    # openai: 4 failed of 9 attempts (3 rescued + 1 retried + 1 retry success + 4 successes)
+    assert failures.by_provider == {"openai": 4, "google": 2} and failures.value == 4
+    # google: 8 successes (3 + 5 rescues), 2 failures -> 20%
+    assert rate.by_provider == pytest.approx({"openai": 4 / 9 * 100, "google": 20.0})
+    assert rate.value == pytest.approx(4 / 9 * 100)
     low = rule("provider_failure", {**cond("provider_error_rate"), "operator": "lt"})
     with store.connection() as conn:
-        assert measure(conn, low, NOW)[0].value == pytest.approx(10.0)
+        assert measure(conn, low, NOW)[0].value == pytest.approx(20.0)
+
+
+def test_a_down_primary_rescued_by_its_fallback_breaches(store: PostgresStore) -> None:
+    """Every call succeeds on the fallback: the usage log shows no failure, the primary's
+    failures still give 100% provider_error_rate (the case operators need to hear about)."""
+    store.fallback_logs.copy_many(
+        [call(i + 1, ("openai", "error", "unavailable", 503), OK) for i in range(10)]
+    )
+    store.usage_logs.copy_many([usage(i + 1, provider="google") for i in range(10)])
+    r = rule(
+        "provider_failure",
+        {**cond("provider_error_rate"), "operator": "gte", "value": 50},
+        cond("request_count"),
+    )
+    with store.connection() as conn:
+        rate, calls = measure(conn, r, NOW)
+    assert rate.by_provider == {"openai": 100.0, "google": 0.0} and rate.value == 100.0
+    assert calls.value == 10
+    assert values(store, rule("error_rate", cond("error_count"))) == [0]
 
 
 def test_fallback_failures_and_breaker_openings(store: PostgresStore) -> None:
@@ -231,11 +282,21 @@ def test_conditions_on_one_table_share_one_query() -> None:
     r = rule("error_rate", cond("error_rate", 5), cond("request_count", 60), cond("error_count"))
     queries = metric_queries(r, NOW)
     assert len(queries) == 1 and queries[0].indexes == (0, 1, 2)
-    r = rule("provider_failure", cond("provider_failures"), cond("fallback_failures"))
-    assert sorted(q.table for q in metric_queries(r, NOW)) == [
-        "llm_fallback_logs",
-        "llm_usage_logs",
+    r = rule(
+        "provider_failure",
+        cond("provider_failures"),
+        cond("provider_error_rate", 5),
+        cond("fallback_failures"),
+        cond("request_count"),
+    )
+    queries = metric_queries(r, NOW)
+    # attempts (per provider), fallback rows, usage rows: three statements
+    assert sorted((q.table, q.indexes) for q in queries) == [
+        ("llm_fallback_logs", (0, 1)),
+        ("llm_fallback_logs", (2,)),
+        ("llm_usage_logs", (3,)),
     ]
+    assert "jsonb_array_elements" in queries[0].query.as_string(None)
 
 
 EVERY_TYPE_RULES = [
@@ -244,7 +305,12 @@ EVERY_TYPE_RULES = [
     rule("error_rate", cond("error_rate"), cond("request_count")),
     rule("success_rate", cond("success_rate")),
     rule("response_time", cond("response_time")),
-    rule("provider_failure", cond("provider_failures"), cond("fallback_failures")),
+    rule(
+        "provider_failure",
+        cond("provider_failures"),
+        cond("provider_error_rate"),
+        cond("fallback_failures"),
+    ),
     rule("circuit_breaker", cond("breaker_openings")),
     rule("quota_exceeded", cond("rate_limited")),
 ]
@@ -269,8 +335,16 @@ def test_metric_queries_use_the_indexes(store: PostgresStore) -> None:
         conn.execute(
             """
             INSERT INTO llm_fallback_logs (primary_provider, primary_model, success, environment,
-                created_at)
+                attempted_providers, created_at)
             SELECT 'openai', 'm', g %% 7 <> 0, (ARRAY['local','staging','production'])[1 + g %% 3],
+                   CASE WHEN g %% 5 = 0
+                        THEN '[{"provider": "openai", "model": "m", "attempt": 1,
+                                "outcome": "error", "errorKind": "rate_limited",
+                                "statusCode": 429},
+                               {"provider": "google", "model": "m", "attempt": 1,
+                                "outcome": "success"}]'::jsonb
+                        ELSE '[{"provider": "openai", "model": "m", "attempt": 1,
+                                "outcome": "success"}]'::jsonb END,
                    %s - make_interval(secs => g * 60.0)
             FROM generate_series(1, 20000) g
             """,

@@ -10,6 +10,15 @@ restricted to its own window with ``FILTER``; the scan is an index range on ``cr
 
 An empty window is "no data": ``sum`` and ``count`` give 0, the other aggregations ``None``.
 Per-provider metrics give one value per provider plus the worst one for the condition.
+
+Provider health and quota are measured per **attempt**, not per call: a call that a fallback
+rescued is a successful usage row, yet its primary failed. ``provider_failures``,
+``provider_error_rate`` and ``rate_limited`` therefore expand ``llm_fallback_logs.attempted_providers``
+(one JSONB element per attempt, written by the router) with ``jsonb_array_elements`` over the
+window's rows, still found through the ``created_at`` indexes. An attempt fails when its
+``outcome`` is ``error``, except ``errorKind`` ``cancelled`` (the caller gave up; not the
+provider's fault). ``skipped`` attempts (open breaker, deadline spent) are neither failures nor
+attempts: the provider was not called, and ``circuit_breaker`` rules cover open breakers.
 """
 
 from __future__ import annotations
@@ -38,9 +47,13 @@ class _Source:
     value: str  # per-row expression; NULL rows are ignored by every aggregate but count(*)
     where: str = "TRUE"  # per-row filter, ANDed into the aggregate's FILTER
     failures_only: bool = False  # only failed calls matter: the scan can use a partial index
+    attempts: bool = False  # per attempt: ``value``/``where`` read ``a``, one attempts element
 
 
 _FAILED = "NOT success"
+_NOT_CANCELLED = "a->>'errorKind' IS DISTINCT FROM 'cancelled'"
+_ATTEMPT_FAILED = f"a->>'outcome' = 'error' AND {_NOT_CANCELLED}"
+_ATTEMPTS_FROM = " CROSS JOIN LATERAL jsonb_array_elements(attempted_providers) AS a"
 
 METRIC_SOURCES: dict[str, _Source] = {
     "total_cost": _Source("llm_usage_logs", "estimated_cost"),
@@ -52,15 +65,20 @@ METRIC_SOURCES: dict[str, _Source] = {
     "error_rate": _Source("llm_usage_logs", "CASE WHEN success THEN 0.0 ELSE 100.0 END"),
     "success_rate": _Source("llm_usage_logs", "CASE WHEN success THEN 100.0 ELSE 0.0 END"),
     "error_count": _Source("llm_usage_logs", "1", _FAILED, failures_only=True),
-    "provider_failures": _Source("llm_usage_logs", "1", _FAILED, failures_only=True),
-    "provider_error_rate": _Source("llm_usage_logs", "CASE WHEN success THEN 0.0 ELSE 100.0 END"),
+    "provider_failures": _Source("llm_fallback_logs", "1", _ATTEMPT_FAILED, attempts=True),
+    "provider_error_rate": _Source(
+        "llm_fallback_logs",
+        "CASE a->>'outcome' WHEN 'error' THEN 100.0 WHEN 'success' THEN 0.0 END",
+        _NOT_CANCELLED,  # skipped attempts give NULL: not counted as attempts
+        attempts=True,
+    ),
     "fallback_failures": _Source("llm_fallback_logs", "1", _FAILED, failures_only=True),
     "breaker_openings": _Source("llm_circuit_breaker_events", "1", "to_state = 'open'"),
     "rate_limited": _Source(
-        "llm_usage_logs",
+        "llm_fallback_logs",
         "1",
-        "NOT success AND (error_kind = 'rate_limited' OR status_code = 429)",
-        failures_only=True,
+        f"{_ATTEMPT_FAILED} AND (a->>'errorKind' = 'rate_limited' OR a->>'statusCode' = '429')",
+        attempts=True,
     ),
 }
 """Where each metric of :data:`llmops.models.alerts.METRICS` comes from."""
@@ -107,15 +125,15 @@ def _aggregate(condition: AlertCondition, source: _Source, since: datetime) -> t
 
 
 def metric_queries(rule: AlertRule, now: datetime) -> list[MetricQuery]:
-    """The statements that compute every condition of ``rule`` at ``now`` (one per table and
-    per-provider-ness). Exposed so tests and benchmarks can EXPLAIN them."""
-    groups: dict[tuple[str, bool], list[int]] = {}
+    """The statements that compute every condition of ``rule`` at ``now`` (one per table,
+    rows-or-attempts and per-provider-ness). Exposed so tests and benchmarks can EXPLAIN them."""
+    groups: dict[tuple[str, bool, bool], list[int]] = {}
     for i, condition in enumerate(rule.conditions):
         source = METRIC_SOURCES[condition.metric]
         per_provider = METRICS[condition.metric].per_provider
-        groups.setdefault((source.table, per_provider), []).append(i)
+        groups.setdefault((source.table, source.attempts, per_provider), []).append(i)
     out = []
-    for (table, per_provider), indexes in groups.items():
+    for (table, attempts, per_provider), indexes in groups.items():
         columns: list[str] = []
         params: list[Any] = []
         widest = 0
@@ -128,16 +146,17 @@ def metric_queries(rule: AlertRule, now: datetime) -> list[MetricQuery]:
             params.append(since)
             widest = max(widest, condition.time_window)
         select = ", ".join(columns)
+        provider = "a->>'provider'" if attempts else "provider"
         if per_provider:
-            select = "provider, " + select
+            select = f"{provider}, " + select
         text = (
-            f"SELECT {select} FROM {{table}} "
+            f"SELECT {select} FROM {{table}}{_ATTEMPTS_FROM if attempts else ''} "
             "WHERE environment = %s AND created_at > %s AND created_at <= %s"
         )
         if all(METRIC_SOURCES[rule.conditions[i].metric].failures_only for i in indexes):
             text += " AND NOT success"  # idx_llm_usage_logs_failures (sql/004)
         if per_provider:
-            text += " GROUP BY provider"
+            text += f" GROUP BY {provider}"
         params += [rule.environment, now - timedelta(minutes=widest), now]
         query = sql.SQL(text).format(table=sql.Identifier(table))
         out.append(MetricQuery(table, tuple(indexes), per_provider, query, tuple(params)))

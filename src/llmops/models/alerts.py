@@ -84,10 +84,16 @@ METRICS: dict[str, MetricInfo] = {
     "success_rate": MetricInfo("successful calls, % of calls", frozenset({"avg"}), "avg"),
     "error_count": MetricInfo("failed calls", frozenset({"count"}), "count"),
     "provider_failures": MetricInfo(
-        "failed calls per provider", frozenset({"count"}), "count", per_provider=True
+        "failed attempts per provider (attempted_providers, fallback-rescued calls included)",
+        frozenset({"count"}),
+        "count",
+        per_provider=True,
     ),
     "provider_error_rate": MetricInfo(
-        "failed calls per provider, % of its calls", frozenset({"avg"}), "avg", per_provider=True
+        "failed attempts per provider, % of its attempts (skipped ones excluded)",
+        frozenset({"avg"}),
+        "avg",
+        per_provider=True,
     ),
     "fallback_failures": MetricInfo(
         "llm_fallback_logs rows whose whole chain failed", frozenset({"count"}), "count"
@@ -96,7 +102,7 @@ METRICS: dict[str, MetricInfo] = {
         "circuit breaker transitions to open", frozenset({"count"}), "count"
     ),
     "rate_limited": MetricInfo(
-        "calls that ended rate-limited (error_kind rate_limited or HTTP 429)",
+        "rate-limited attempts (errorKind rate_limited or HTTP 429), retried ones included",
         frozenset({"count"}),
         "count",
     ),
