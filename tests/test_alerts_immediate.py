@@ -1,4 +1,5 @@
-"""ImmediateAlerts with a real LLMRouter: a breaker opening raises its alert at once, once."""
+"""ImmediateAlerts with a real LLMRouter: a breaker opening or a failing provider (even one
+a fallback covers) raises its alert at once, once; failure bursts are debounced."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from llmops import AllProvidersFailed, LLMRouter, ProviderUnavailable
 from llmops.alerts import AlertEngine, AlertRuleManager, ImmediateAlerts, Notification
+from llmops.alerts.immediate import debounce_delay
 from llmops.breaker import BreakerTransition
 from llmops.errors import ConfigError
 from llmops.models.alerts import AlertAction
@@ -120,3 +122,87 @@ def test_attach_needs_an_environment() -> None:
 
     with pytest.raises(ConfigError, match="environment"):
         ImmediateAlerts(AlertEngine.__new__(AlertEngine)).attach(Bare())
+
+
+@pytest.mark.parametrize(
+    ("last", "now", "interval", "expected"),
+    [
+        (None, 100.0, 5.0, 0.0),  # never evaluated: at once
+        (100.0, 100.0, 5.0, 5.0),  # just evaluated: wait the whole interval
+        (100.0, 103.5, 5.0, 1.5),
+        (100.0, 105.0, 5.0, 0.0),
+        (100.0, 900.0, 5.0, 0.0),  # a quiet spell: at once
+        (100.0, 100.0, 0.0, 0.0),  # no debounce
+    ],
+)
+def test_debounce_delay(last: float | None, now: float, interval: float, expected: float) -> None:
+    """Failure-triggered evaluations: leading edge at once, then at most one per interval."""
+    assert debounce_delay(last, now, interval) == pytest.approx(expected)
+
+
+def test_negative_debounce_is_refused() -> None:
+    """debounce < 0 is a ConfigError naming the parameter."""
+    with pytest.raises(ConfigError, match="debounce"):
+        ImmediateAlerts(AlertEngine.__new__(AlertEngine), debounce=-1)
+
+
+def test_primary_down_behind_a_serving_fallback_alerts_at_once_debounced(
+    store: PostgresStore,
+) -> None:
+    """Every call succeeds on the fallback; the primary's failed attempts raise one
+    provider_failure event at once; a burst is coalesced into one debounced evaluation."""
+    AlertRuleManager(store).add(
+        {
+            "name": "primary failing",
+            "environment": "staging",
+            "type": "provider_failure",
+            "frequency": "daily",  # a scheduled pass would wait a day: this must not
+            "conditions": [
+                {"metric": "provider_error_rate", "operator": "gte", "value": 50, "timeWindow": 10}
+            ],
+            "actions": [{"type": "log"}],
+        }
+    )
+    recorder = Recorder()
+    engine = AlertEngine(store, notifiers={"log": recorder})
+    router = LLMRouter(
+        {
+            "environment": "staging",
+            "primary_provider": "primary",
+            "primary_model": "m",
+            "fallback_providers": [{"provider": "backup", "model": "gpt-4o", "priority": 1}],
+            "max_retries": 1,
+            "retry_delay": 0,
+            "circuit_breaker_threshold": 1000,  # the breaker stays closed: only failures signal
+        },
+        {
+            "primary": FakeProvider(default=ProviderUnavailable("down", status_code=503)),
+            "backup": FakeProvider(),
+        },
+        store,
+    )
+    immediate = ImmediateAlerts(engine, debounce=3600).attach(router)
+    try:
+        assert router.complete(MESSAGES).fallback_used
+        assert immediate.wait_idle(30)  # the leading evaluation: at once
+        assert immediate.evaluations == 1
+        events = store.alert_events.select(order_by=())
+        assert [e.rule_name for e in events] == ["primary failing"]
+        assert (events[0].details.model_extra or {})["providers"]["provider_error_rate"] == {
+            "primary": 100.0,
+            "backup": 0.0,
+        }
+        assert recorder.sent == ["firing"]
+        with store.connection() as conn:
+            failed = conn.execute("SELECT count(*) FROM llm_usage_logs WHERE NOT success")
+            assert failed.fetchone() == (0,)  # the usage log alone would never have told
+        for _ in range(30):  # a burst within the debounce interval: one signal, no evaluation
+            assert router.complete(MESSAGES).fallback_used
+        assert not immediate.wait_idle(0.3)
+        assert immediate.evaluations == 1
+    finally:
+        immediate.close()  # evaluates the pending burst once, without waiting the hour out
+        router.close()
+    assert immediate.evaluations == 2
+    assert len(store.alert_events.select(order_by=())) == 1  # still the same active event
+    assert recorder.sent == ["firing"]

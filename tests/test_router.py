@@ -3,6 +3,7 @@ bad inputs. Time is a fake clock: nothing here sleeps for real."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
 import uuid
@@ -285,6 +286,55 @@ def test_non_health_errors_do_not_trip_the_breaker() -> None:
         with pytest.raises(ContentFiltered):
             r.complete(MESSAGES)
     assert r.health().targets[0].state == "closed"
+
+
+# -- failure listeners ----------------------------------------------------------------------
+
+
+def test_failure_listeners_see_every_failed_attempt_also_when_the_fallback_serves() -> None:
+    """add_failure_listener gets (provider, model, kind) per failed attempt after the call,
+    rescued calls included; skips are not failures; a raising listener does not fail calls."""
+    clock = FakeClock()
+    p = fakes(
+        clock,
+        primary=[ProviderUnavailable("503", status_code=503), RateLimited("slow")] * 5,
+        backup=[],
+    )
+    cfg = config(("backup", "gpt-4o"), max_retries=2, circuit_breaker_threshold=4)
+    r = router(cfg, p, clock)
+    seen: list[tuple[str, str, str]] = []
+    r.complete(MESSAGES)  # no listener yet: nothing to tell
+    assert seen == []
+
+    def broken(provider: str, model: str, kind: str) -> None:
+        raise RuntimeError("listener bug")
+
+    r.add_failure_listener(broken)
+    r.add_failure_listener(lambda *failure: seen.append(failure))
+    c = r.complete(MESSAGES)
+    assert (c.provider, c.fallback_used) == ("backup", True)
+    assert seen == [
+        ("primary", "gpt-4o-mini", "unavailable"),
+        ("primary", "gpt-4o-mini", "rate_limited"),
+    ]
+    seen.clear()
+    # four consecutive failures opened the primary's breaker: skipped, backup serves, no failure
+    assert [a.outcome for a in r.complete(MESSAGES).attempts] == ["skipped", "success"]
+    assert seen == []
+
+    async def async_call() -> None:
+        ar = AsyncLLMRouter(
+            config(("backup", "gpt-4o"), max_retries=1),
+            {
+                "primary": FakeProvider(default=ProviderUnavailable("down")),
+                "backup": FakeProvider(),
+            },
+        )
+        ar.add_failure_listener(lambda *failure: seen.append(failure))
+        await ar.complete(MESSAGES)
+
+    asyncio.run(async_call())
+    assert seen == [("primary", "gpt-4o-mini", "unavailable")]
 
 
 # -- cost -----------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ the deadline. :meth:`CallPlan.finish` hands the call's log rows to the writer as
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 import uuid
@@ -51,7 +52,12 @@ from llmops.providers.base import (
 from llmops.retry import RetryPolicy
 from llmops.store.writer import LogWriter
 
-__all__ = ["Attempt", "CallPlan", "RoutingCore", "Target", "Wait"]
+__all__ = ["Attempt", "CallPlan", "FailureListener", "RoutingCore", "Target", "Wait"]
+
+_log = logging.getLogger("llmops.router")
+
+FailureListener = Callable[[str, str, str], None]
+"""Called as ``listener(provider, model, error_kind)`` once per failed attempt of a call."""
 
 _MESSAGE_CHARS = 500  # attempt messages in logs are cut here (providers may echo input)
 
@@ -120,6 +126,7 @@ class RoutingCore:
         self.targets = tuple(
             self.target(*spec, where=f"chain[{i}]") for i, spec in enumerate(chain)
         )
+        self.failure_listeners: list[FailureListener] = []  # shared by copies of this core
         if writer is not None:
             board.add_listener(self._log_transition)
 
@@ -455,27 +462,39 @@ class CallPlan:
         return AllProvidersFailed(self.attempts, err)
 
     def _submit(self, error: BaseException | None) -> None:
-        writer = self._core.writer
-        if writer is None:
-            return
-        core, served = self._core, self._served
-        writer.submit(
-            CallRecord(
-                environment=core.environment,
-                primary=(self._targets[0].provider_name, self._targets[0].model),
-                served=(served.provider_name, served.model) if served is not None else None,
-                fallback_used=served is not None and served is not self._targets[0],
-                attempts=self.attempts,
-                response=self._response,
-                error=error,
-                cost=self._cost(),
-                elapsed_ms=int((core.clock() - self._started) * 1000.0),
-                wall=self._wall,
-                session_id=self._session_id,
-                messages=self._messages,
-                ab=self._ab,
+        core = self._core
+        writer = core.writer
+        if writer is not None:
+            served = self._served
+            writer.submit(
+                CallRecord(
+                    environment=core.environment,
+                    primary=(self._targets[0].provider_name, self._targets[0].model),
+                    served=(served.provider_name, served.model) if served is not None else None,
+                    fallback_used=served is not None and served is not self._targets[0],
+                    attempts=self.attempts,
+                    response=self._response,
+                    error=error,
+                    cost=self._cost(),
+                    elapsed_ms=int((core.clock() - self._started) * 1000.0),
+                    wall=self._wall,
+                    session_id=self._session_id,
+                    messages=self._messages,
+                    ab=self._ab,
+                )
             )
-        )
+        if core.failure_listeners:  # after the rows are queued: a listener may flush them
+            self._notify_failures(core.failure_listeners)
+
+    def _notify_failures(self, listeners: list[FailureListener]) -> None:
+        for a in self.attempts:
+            if a.outcome != "error" or a.error_kind == "cancelled":
+                continue  # cancelled: the caller gave up, not the provider
+            for listener in tuple(listeners):
+                try:
+                    listener(a.provider, a.model, a.error_kind or "unknown")
+                except Exception:  # a listener's bug must not fail the call
+                    _log.exception("failure listener %r failed", listener)
 
 
 def _open_message(retry_in: float | None) -> str:

@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from llmops._hooks import ABAssignerProtocol, Assignment
 from llmops._requests import check_deadline
-from llmops._routing import Attempt, RoutingCore, Wait
+from llmops._routing import Attempt, FailureListener, RoutingCore, Wait
 from llmops.breaker import BreakerBoard, BreakerListener, TargetHealth
 from llmops.completion import Completion
 from llmops.errors import ConfigError, NotFound, ProviderError, ProviderTimeout
@@ -242,6 +242,14 @@ class _BaseRouter:
     def add_breaker_listener(self, listener: BreakerListener) -> None:
         """Call ``listener(BreakerTransition)`` on every state change of every breaker."""
         self._core.board.add_listener(listener)
+
+    def add_failure_listener(self, listener: FailureListener) -> None:
+        """Call ``listener(provider, model, error_kind)`` for each failed attempt of every call
+        (fallback-rescued calls included; cancelled attempts and open-breaker skips are not
+        failures). It runs on the caller's thread when the call ends, after the call's log rows
+        were handed to the writer: it must be quick and must not block. With no listener the
+        call pays one empty-list check."""
+        self._core.failure_listeners.append(listener)
 
     def health(self) -> RouterHealth:
         """Breaker state of every target and the log writer's counters."""

@@ -5,7 +5,8 @@
 * :mod:`~llmops.alerts.evaluation` -- the pure lifecycle decision (open / remind / resolve);
 * :mod:`~llmops.alerts.engine` -- :class:`AlertEngine`, the transactional shell;
 * :mod:`~llmops.alerts.notifiers` -- Slack, webhook, email and log delivery;
-* :mod:`~llmops.alerts.immediate` -- :class:`ImmediateAlerts`, breaker changes from a router.
+* :mod:`~llmops.alerts.immediate` -- :class:`ImmediateAlerts`, breaker changes and failed
+  attempts from a router.
 """
 
 from llmops.alerts.engine import AlertEngine, DeliveryResult, EvaluationOutcome
