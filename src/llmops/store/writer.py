@@ -54,23 +54,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 
 import psycopg
 from psycopg import sql
 from pydantic import BaseModel
 
 from llmops.models import ABTestResult, BreakerEvent, FallbackLog, UsageLog
+from llmops.store._spill import SpillFile, open_orphan, spill_files
 from llmops.store.postgres import describe_dsn
 
 if TYPE_CHECKING:
     from llmops.store._table import Table
     from llmops.store.postgres import PostgresStore
-
-try:  # POSIX: a spill file is locked by the writer that appends to it
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: no cross-process protection of spill files
-    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["SPILL_DIR_ENV", "LogWriter", "RowSource", "WriterStats", "default_spill_dir"]
 
@@ -186,12 +182,9 @@ class LogWriter:
 
     def _start(self) -> None:
         """(Re)initialise the per-process state and start the thread."""
-        self._spill_path = self._spill_dir / f"spill-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
-        self._spill_file: IO[bytes] | None = None
-        self._spill_done = 0  # bytes of our own spill file already replayed
+        self._spill = SpillFile(self._spill_dir)
         self._spill_pending = True  # orphans of earlier processes may be waiting
-        # guards the spill file and the counters that callers touch too (overflow)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the counters that callers touch too (overflow)
         self._queue: deque[BaseModel | RowSource | _FlushMarker] = deque()
         self._wake = threading.Event()
         self._conn: psycopg.Connection[Any] | None = None
@@ -220,7 +213,7 @@ class LogWriter:
     def _restart_after_fork(self) -> None:
         # the parent's connection socket and locked spill file are shared with the parent:
         # closing them here would end the parent's session or release its lock
-        _INHERITED.extend(x for x in (self._conn, self._spill_file) if x is not None)
+        _INHERITED.extend(x for x in (self._conn, self._spill.detach()) if x is not None)
         self._start()
 
     # -- the caller's side ------------------------------------------------------------------
@@ -259,6 +252,8 @@ class LogWriter:
         if self._thread.is_alive():
             self._thread.join(timeout)
         self._closed = True
+        if not self._thread.is_alive():  # rows that raced the thread's last look: keep them
+            self._spill_leftovers()
         with contextlib.suppress(ValueError):  # atexit.unregister never raises; keep it quiet
             atexit.unregister(self.close)
 
@@ -280,7 +275,7 @@ class LogWriter:
     @property
     def spill_path(self) -> Path:
         """This writer's spill file (it exists only while rows are spilled)."""
-        return self._spill_path
+        return self._spill.path
 
     def __enter__(self) -> Self:
         return self
@@ -292,6 +287,20 @@ class LogWriter:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    def _spill_leftovers(self) -> None:
+        """Spill what was queued after the thread's last look (the next start replays it)."""
+        items: list[BaseModel | RowSource | _FlushMarker] = []
+        while self._queue:
+            item = self._queue.popleft()
+            if isinstance(item, _FlushMarker):
+                item.done.set()
+            else:
+                items.append(item)
+        rows = self._expand(items)
+        if rows:
+            self._spill_rows(rows, [_row_id(r) for r in rows])
+            self._spill.close()
 
     def _count(self, key: str, n: int) -> None:
         with self._lock:
@@ -310,7 +319,7 @@ class LogWriter:
         rows = self._expand([item])
         if not rows:
             return False
-        kept = self._spill(rows, [_row_id(r) for r in rows])
+        kept = self._spill_rows(rows, [_row_id(r) for r in rows])
         if kept:
             with self._lock:
                 self._counts["overflow"] += len(rows)
@@ -319,7 +328,7 @@ class LogWriter:
                 _log.warning(
                     "llmops log writer: queue full (%d); spilling log rows to %s until it drains",
                     self._max_queue,
-                    self._spill_path,
+                    self._spill.path,
                 )
         self._wake.set()
         return kept
@@ -345,11 +354,8 @@ class LogWriter:
                 self._replay_spills()
         finally:
             self._close_connection()
-            self._close_spill()
-            while self._queue:  # flush() callers waiting on markers after the end
-                item = self._queue.popleft()
-                if isinstance(item, _FlushMarker):
-                    item.done.set()
+            self._spill.close()
+            self._spill_leftovers()  # and release flush() callers waiting after the end
 
     def _drain(self) -> None:
         queue = self._queue
@@ -383,13 +389,13 @@ class LogWriter:
 
     def _write(self, rows: list[BaseModel], ids: list[uuid.UUID]) -> None:
         if time.monotonic() < self._down_until:
-            self._spill(rows, ids)
+            self._spill_rows(rows, ids)
             return
         try:
             self._copy(rows, ids)
         except _CONNECTIVITY as exc:  # maybe committed: the spill's replay skips what is there
             self._mark_down(exc)
-            self._spill(rows, ids)
+            self._spill_rows(rows, ids)
         except psycopg.Error:
             self._write_one_by_one(rows, ids)
         else:
@@ -485,7 +491,7 @@ class LogWriter:
             except _CONNECTIVITY as exc:
                 self._mark_down(exc)
                 if not replay:  # replaying: the spill file still holds these rows
-                    self._spill(rows[i:], ids[i:])
+                    self._spill_rows(rows[i:], ids[i:])
                 return False
             except psycopg.Error as exc:
                 self._reject(row, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
@@ -535,12 +541,12 @@ class LogWriter:
             _log.warning(
                 "llmops log writer: database unreachable (%s); spilling rows to %s",
                 first,
-                self._spill_path,
+                self._spill.path,
             )
 
     # -- spill files ------------------------------------------------------------------------
 
-    def _spill(self, rows: Sequence[BaseModel], ids: Sequence[uuid.UUID]) -> bool:
+    def _spill_rows(self, rows: Sequence[BaseModel], ids: Sequence[uuid.UUID]) -> bool:
         """Append rows (with their ids) to our spill file; any thread. False if they are lost."""
         try:
             now = datetime.now(UTC).isoformat()
@@ -552,111 +558,62 @@ class LogWriter:
                     doc["created_at"] = now
                 lines.append(json.dumps({"t": self._repos[type(row)].table, "r": doc}))
             data = ("\n".join(lines) + "\n").encode("utf-8")
-            with self._lock:  # a local file append: callers never wait on the database here
-                f = self._open_spill()
-                f.write(data)
-                f.flush()
+            self._spill.append(data)  # a local file append: never a wait on the database
+            with self._lock:
                 self._counts["spilled"] += len(lines)
-                self._spill_pending = True
+            self._spill_pending = True
             return True
         except OSError as exc:  # disk full, no permission: these rows cannot be kept
             with self._lock:
                 self._counts["dropped"] += len(rows)
             _log.error(
                 "llmops log writer: cannot write spill file %s (%s); %d row(s) lost",
-                self._spill_path,
+                self._spill.path,
                 exc,
                 len(rows),
             )
             return False
 
-    def _open_spill(self) -> IO[bytes]:
-        """Our spill file, opened and locked on first use (call with the lock held)."""
-        if self._spill_file is None:
-            self._spill_dir.mkdir(parents=True, exist_ok=True)
-            f = open(self._spill_path, "ab")  # noqa: SIM115
-            if fcntl is not None:
-                try:
-                    fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except OSError:
-                    f.close()
-                    raise
-            self._spill_file = f
-        return self._spill_file
-
-    def _close_spill(self) -> None:
-        """Close our spill file; remove it when everything in it was replayed."""
-        with self._lock:
-            f, self._spill_file = self._spill_file, None
-            if f is None:
-                return
-            if os.fstat(f.fileno()).st_size <= self._spill_done:
-                self._spill_path.unlink(missing_ok=True)  # before the lock goes with the close
-                self._spill_done = 0
-            f.close()
-
     def _replay_spills(self) -> None:
         """Write this directory's spill files (ours and unlocked orphans), then remove them."""
         self._spill_pending = False  # set again by any spill from now on
-        if not self._spill_dir.is_dir():
-            return
-        for path in sorted(self._spill_dir.glob("spill-*.jsonl")):
-            ok = self._replay_own() if path == self._spill_path else self._replay_orphan(path)
+        for path in spill_files(self._spill_dir):
+            ok = self._replay_own() if path == self._spill.path else self._replay_orphan(path)
             if not ok:
                 self._spill_pending = True
                 return  # the database went away again; try later
 
     def _replay_own(self) -> bool:
-        with self._lock:
-            if self._spill_file is None:
-                return True
-            end = os.fstat(self._spill_file.fileno()).st_size  # whole lines only: see _spill
-            start = self._spill_done
-        if end > start:
-
-            def advance(offset: int) -> None:
-                self._spill_done = start + offset
-
-            with open(self._spill_path, "rb") as f:
-                f.seek(start)
-                if not self._replay_lines(f, end - start, advance):
-                    return False
-        with self._lock:  # all replayed and nothing appended meanwhile: start afresh
-            own = self._spill_file
-            if own is not None and self._spill_done >= end == os.fstat(own.fileno()).st_size:
-                own.truncate(0)
-                self._spill_done = 0
+        span = self._spill.pending()
+        if span is None:
+            return True
+        start, end = span
+        if end > start and not self._replay_lines(
+            self._spill.read(start, end), str(self._spill.path), self._spill.replayed
+        ):
+            return False
+        self._spill.reset_if_replayed()
         return True
 
     def _replay_orphan(self, path: Path) -> bool:
-        try:
-            f = open(path, "rb")  # noqa: SIM115
-        except FileNotFoundError:
-            return True  # another writer replayed it meanwhile
+        f = open_orphan(path)
+        if f is None:
+            return True  # gone, or a live writer owns it
         with f:
-            if fcntl is not None:
-                try:
-                    fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    return True  # a live writer owns it
-            ok = self._replay_lines(f, None, lambda offset: None)
+            lines = ((line, 0) for line in f)
+            ok = self._replay_lines(lines, str(path), lambda offset: None)
             if ok:
                 path.unlink(missing_ok=True)
             return ok
 
     def _replay_lines(
-        self, f: IO[bytes], limit: int | None, advance: Callable[[int], None]
+        self, lines: Iterable[tuple[bytes, int]], name: str, advance: Callable[[int], None]
     ) -> bool:
-        """Replay the lines of ``f`` (up to ``limit`` bytes) in batches; ``advance(offset)``
-        after each committed batch. False if the database went away."""
+        """Replay spill lines in batches; ``advance(offset)`` after each committed batch, with
+        the offset that follows its last line. False if the database went away."""
         rows: list[BaseModel] = []
-        read = 0
-        name = getattr(f, "name", "?")
-        while limit is None or read < limit:
-            line = f.readline()
-            if not line:
-                break
-            read += len(line)
+        offset: int | None = None
+        for line, offset in lines:
             if line.strip():
                 try:
                     doc = json.loads(line)
@@ -668,11 +625,12 @@ class LogWriter:
             if len(rows) >= self._batch_size:
                 if not self._replay_chunk(rows):
                     return False
-                advance(read)
+                advance(offset)
                 rows = []
         if rows and not self._replay_chunk(rows):
             return False
-        advance(read)
+        if offset is not None:
+            advance(offset)
         return True
 
     def _replay_chunk(self, rows: list[BaseModel]) -> bool:
