@@ -207,6 +207,52 @@ def test_overflow_is_replayed_before_flush_returns(store: PostgresStore, tmp_pat
         assert stats.overflow_rows > 0 and stats.written_rows + stats.overflow_rows == 100
 
 
+def test_overflow_during_an_outage_lands_once(
+    store: PostgresStore, proxy: tuple[TcpProxy, str], tmp_path: Path
+) -> None:
+    """Database cut and queue full: callers and the writer thread append to one spill file
+    at once; after the database returns every row is in the table exactly once."""
+    p, url = proxy
+    with PostgresStore.connect(url) as proxied:
+        p.cut()
+        w = LogWriter(proxied, max_queue=10, batch_size=25, connect_timeout=1, spill_dir=tmp_path)
+        threads = [
+            threading.Thread(target=lambda: [w.submit(usage(i)) for i in range(300)])
+            for _ in range(4)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert w.flush(20)
+        p.restore()
+        w.close()
+        stats = w.stats()
+    assert stats.overflow_rows > 0 and stats.spilled_rows > stats.overflow_rows
+    assert stats.dropped == 0 and stats.rejected_rows == 0
+    assert ids_once(store, "llm_usage_logs") == (1200, 1200)
+    assert list(tmp_path.rglob("*.jsonl")) == []
+
+
+def test_overflow_that_cannot_be_kept_is_counted(store: PostgresStore, tmp_path: Path) -> None:
+    """Queue full and the spill file unwritable, or rows that cannot be built: submit() says
+    False, never raises, and the loss is counted; queued rows are still written."""
+
+    class Broken:
+        def rows(self) -> Iterator[UsageLog]:
+            raise RuntimeError("bug in a row source")
+
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the spill directory should be")
+    w = LogWriter(store, max_queue=5, flush_interval=5, spill_dir=blocker)
+    results = [w.submit(usage(i)) for i in range(20)]
+    w.submit(Broken())  # queued or overflowed (the thread may have drained): never raises
+    w.close()
+    stats = w.stats()
+    assert stats.dropped == results.count(False) > 0 and stats.rejected_rows == 1
+    assert count(store, "llm_usage_logs") == results.count(True)
+
+
 def test_a_closed_writer_refuses_without_raising(store: PostgresStore, tmp_path: Path) -> None:
     """submit() after close() returns False and counts the row as dropped."""
     w = LogWriter(store, spill_dir=tmp_path)
