@@ -28,12 +28,14 @@
   written.
 * :meth:`close` (also the context manager and interpreter exit) writes everything still queued.
 
-What can still be lost, always logged and counted as ``dropped``: rows that must be spilled
-when the spill file cannot be written (disk full, directory unwritable), rows submitted after
-:meth:`close`, and rows queued in memory when the process dies without running ``atexit``
-(a crash, ``os._exit``, a forked child that never closes its writer). After ``os.fork()`` the
-child gets an empty queue, its own spill file and a fresh thread; rows queued by the parent
-are the parent's to write.
+What can still be lost: rows that must be spilled when the spill file cannot be written
+(disk full, directory unwritable) and rows submitted after :meth:`close` -- both logged and
+counted as ``dropped`` -- and rows queued in memory when the process dies without running
+``atexit`` (a crash, ``os._exit``, a forked child that never closes its writer). Rows in a
+spill file survive all of these (not a power cut: the file is flushed, never fsynced).
+
+After ``os.fork()`` the child's writer gets an empty queue, its own spill file and a fresh
+thread; rows queued by the parent are the parent's to write.
 """
 
 from __future__ import annotations
