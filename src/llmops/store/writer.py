@@ -54,6 +54,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import attrgetter
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
@@ -457,13 +458,19 @@ class LogWriter:
         columns = repo.columns
         id_at = columns.index("id")
         stamps = [i for i, c in enumerate(columns) if c in _TIMESTAMPS]
-        value = repo._value  # the repository's own column encoding (JSONB and all)
+        # plain columns straight off the model in one C call; JSONB ones through the
+        # repository's own encoding (the same JSON as every other write)
+        plain = attrgetter(*columns)
+        encode = repo._value
+        documents = [(i, c) for i, c in enumerate(columns) if c in repo.json_columns]
         query = sql.SQL("COPY {} ({}) FROM STDIN").format(
             sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
         )
         with conn.cursor() as cur, cur.copy(query) as copy:
             for row, rid in zip(rows, ids, strict=True):
-                values = [value(c, row) for c in columns]
+                values = list(plain(row))
+                for i, c in documents:
+                    values[i] = encode(c, row)
                 values[id_at] = rid
                 for i in stamps:
                     if values[i] is None:
