@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from psycopg import conninfo
 
-from llmops import LLMRouter, PostgresStore, ProviderUnavailable
+from llmops import FallbackTarget, LLMRouter, PostgresStore, ProviderUnavailable
 from llmops.models import ABTestResult, UsageLog
 from llmops.providers.fake import FakeProvider
 from llmops.store.writer import LogWriter
@@ -272,6 +272,23 @@ def test_a_refused_row_is_isolated(store: PostgresStore, tmp_path: Path, caplog:
         assert w.stats().rejected_rows == 1
     assert count(store, "llm_usage_logs") == 10
     assert "refused by the database" in caplog.text
+
+
+def test_a_model_that_is_not_a_log_row_is_refused(
+    store: PostgresStore, tmp_path: Path, caplog: Any
+) -> None:
+    """Submitting some other model (queued or overflowing) never raises; it is rejected and
+    named in the log; the real rows around it are written."""
+    stray = FallbackTarget(provider="p", model="m", priority=1)
+    with LogWriter(store, max_queue=2, flush_interval=5, spill_dir=tmp_path) as w:
+        w.submit(usage(1))
+        w.submit(stray)  # queued
+        w.submit(stray)  # the queue is full: refused on the caller's side
+        w.submit(usage(2))
+        assert w.flush(10)
+        assert w.stats().rejected_rows == 2
+    assert count(store, "llm_usage_logs") == 2
+    assert "FallbackTarget is not a log row" in caplog.text
 
 
 def test_spilled_rows_are_written_by_the_next_start(

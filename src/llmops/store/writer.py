@@ -322,7 +322,12 @@ class LogWriter:
         rows = self._expand([item])
         if not rows:
             return False
-        kept = self._spill_rows(rows, [_row_id(r) for r in rows])
+        try:
+            kept = self._spill_rows(rows, [_row_id(r) for r in rows])
+        except Exception:  # the caller's call must not fail because logging did: log it loudly
+            self._count("rejected", len(rows))
+            _log.exception("llmops log writer: could not spill %d overflow row(s)", len(rows))
+            return False
         if kept:
             with self._lock:
                 self._counts["overflow"] += len(rows)
@@ -377,18 +382,36 @@ class LogWriter:
 
     def _expand(self, items: Sequence[BaseModel | RowSource | _FlushMarker]) -> list[BaseModel]:
         rows: list[BaseModel] = []
+        repos = self._repos
         for item in items:
             if isinstance(item, BaseModel):
-                rows.append(item)
+                if type(item) in repos:
+                    rows.append(item)
+                else:
+                    self._not_a_log_row(item)
                 continue
             if isinstance(item, _FlushMarker):
                 continue
             try:
-                rows.extend(item.rows())
+                built = list(item.rows())
             except Exception:  # a bug building rows must not stop the writer: log it loudly
                 self._count("rejected", 1)
                 _log.exception("llmops log writer: could not build log rows from %r", item)
+                continue
+            for row in built:
+                if type(row) in repos:
+                    rows.append(row)
+                else:
+                    self._not_a_log_row(row)
         return rows
+
+    def _not_a_log_row(self, item: object) -> None:
+        self._count("rejected", 1)
+        _log.error(
+            "llmops log writer: %s is not a log row (expected one of %s); refused",
+            type(item).__name__,
+            ", ".join(sorted(m.__name__ for m in self._repos)),
+        )
 
     def _write(self, rows: list[BaseModel], ids: list[uuid.UUID]) -> None:
         if time.monotonic() < self._down_until:
