@@ -14,7 +14,7 @@ import scipy.stats as st
 from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
 
 from llmops.ab import ABTestManager, analyze
-from llmops.ab.analysis import VariantAggregate, build_report
+from llmops.ab.analysis import _PLANNER_SQL, _RESULTS_SQL, VariantAggregate, build_report
 from llmops.errors import NotFound
 from llmops.models import ABTest
 from llmops.store import PostgresStore
@@ -309,3 +309,28 @@ def test_results_of_other_tests_are_ignored(store: PostgresStore) -> None:
     _insert(store, t1.id, "v0", _arm(rng, 100))
     _insert(store, t2.id, "v0", _arm(rng, 70))
     assert analyze(store, t1.id).variants[0].n == 100
+
+
+def test_results_statement_reads_only_the_covering_index(store: PostgresStore) -> None:
+    """With two tests stored and the table vacuumed, the results statement is an index-only scan
+    of idx_ab_test_results_analysis (sql/007), the plan the benchmark's speed depends on."""
+    rng = np.random.default_rng(8)
+    t1, t2 = _create(store, name="one"), _create(store, name="two")
+    assert t1.id is not None and t2.id is not None
+    for test in (t1, t2):
+        assert test.id is not None
+        _insert(store, test.id, "v0", _arm(rng, 3000))
+        _insert(store, test.id, "v1", _arm(rng, 3000))
+    with store.direct_connection() as conn:
+        conn.execute("VACUUM (ANALYZE) ab_test_results")
+    with store.connection() as conn, conn.transaction():
+        conn.execute(_PLANNER_SQL)
+        plan = "\n".join(
+            str(row[0])
+            for row in conn.execute(
+                "EXPLAIN (ANALYZE, COSTS OFF) " + _RESULTS_SQL, {"test_id": t1.id}
+            ).fetchall()
+        )
+    assert "Index Only Scan using idx_ab_test_results_analysis" in plan, plan
+    assert "Heap Fetches: 0" in plan, plan
+    assert analyze(store, t1.id).variants[1].n == 3000

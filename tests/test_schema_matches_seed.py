@@ -71,6 +71,15 @@ ALLOWED_ADDITIONS: frozenset[tuple[str, ...]] = frozenset(
             "CREATE INDEX idx_llm_restore_logs_environment ON public.llm_restore_logs "
             "USING btree (environment, created_at DESC)",
         ),
+        # 007_ab_analysis_index.sql: covering index of the A/B analysis (index-only scan in
+        # group order; its cost and size are measured in the migration's header)
+        (
+            "index",
+            "ab_test_results",
+            "idx_ab_test_results_analysis",
+            "CREATE INDEX idx_ab_test_results_analysis ON public.ab_test_results USING btree "
+            "(test_id, variant_id, success, processing_time) INCLUDE (estimated_cost, total_tokens)",
+        ),
         # 004_alerts.sql: rule severity and reminder interval, event reminder bookkeeping, and
         # at most one open (active or acknowledged) event per rule
         ("column", "alert_events", "acknowledged_at", "timestamp with time zone", "None", "False"),

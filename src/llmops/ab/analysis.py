@@ -67,13 +67,19 @@ LOWER_IS_BETTER: dict[str, bool] = {
 # per-variant counts and cost moments are combined from the groups (Chan's formula for the
 # variance), and the successful calls' latency histogram comes back as two arrays per variant,
 # from which Python computes the exact mean, variance and percentile_cont percentiles.
+#
+# Speed (benchmarks/bench_ab_analyze.py): the scan is an index-only scan of
+# idx_ab_test_results_analysis (sql/007), whose key is the grouping key, so the groups stream
+# out in order; estimated_cost (NUMERIC) is aggregated as numeric per group and converted to
+# float8 once per group: PostgreSQL 15 converts numeric to float8 through its text form, which
+# cost more per row than the exact numeric moments.
 _RESULTS_SQL = """
 WITH g AS MATERIALIZED (
     SELECT variant_id, success, processing_time,
            count(*) AS n,
            count(estimated_cost) AS cost_n,
-           avg(estimated_cost::float8) AS cost_mean,
-           var_pop(estimated_cost::float8) AS cost_var,
+           avg(estimated_cost)::float8 AS cost_mean,
+           var_pop(estimated_cost)::float8 AS cost_var,
            count(total_tokens) AS tokens_n,
            sum(total_tokens) AS tokens_sum
     FROM ab_test_results
@@ -101,13 +107,24 @@ FROM w
 GROUP BY variant_id
 """
 
+# PostgreSQL's default random_page_cost (4.0) prices the covering index's leaf pages as random
+# disk reads; when one test owns most of the table the planner then prefers a seq scan with a
+# hash aggregate, which takes 1.5-1.7x as long (benchmark). For the analysis transaction only,
+# price them as the cached / SSD pages they are (1.1, the usual SSD value; a lower server
+# setting is kept). The planner still decides: while most of the visibility map is stale it
+# still picks the seq scan.
+_PLANNER_SQL = """
+SELECT set_config('random_page_cost',
+                  least(current_setting('random_page_cost')::float8, 1.1)::text, true)
+"""
+
 # Scores already linked to the test (indexed), plus the rare scores whose link was missed
 # (recorded concurrently with their result's insert), joined to their result by its key.
 _QUALITY_SQL = """
 SELECT variant_id,
        count(*) AS quality_n,
-       avg(score::float8) AS quality_mean,
-       var_samp(score::float8) AS quality_var
+       avg(score)::float8 AS quality_mean,
+       var_samp(score)::float8 AS quality_var
 FROM (
     SELECT variant_id, score FROM ab_result_quality WHERE test_id = %(test_id)s
     UNION ALL
@@ -255,7 +272,12 @@ class ABReport(_Frozen):
 def aggregate(store: PostgresStore, test_id: UUID) -> dict[str, VariantAggregate]:
     """One :class:`VariantAggregate` per variant id found in ``ab_test_results``."""
     params = {"test_id": test_id}
-    with store.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+    with (
+        store.connection() as conn,
+        conn.transaction(),
+        conn.cursor(row_factory=dict_row) as cur,
+    ):
+        cur.execute(_PLANNER_SQL)
         cur.execute(_RESULTS_SQL, params)
         rows = cur.fetchall()
         cur.execute(_QUALITY_SQL, params)
