@@ -4,7 +4,9 @@ Creates a scratch database on the server of ``--server-url`` (default
 ``$LLMOPS_TEST_DATABASE_URL`` or ``$LLMOPS_DATABASE_URL``), migrates it, COPYs the results
 (3 variants, 50/30/20, 10 % of results with a quality score), runs ``analyze`` several times and
 prints the median, next to the time a naive analysis takes to merely fetch every row into
-Python (the ratio shows what aggregating in SQL saves). The scratch database is dropped.
+Python (the ratio shows what aggregating in SQL saves), and times the results statement as it
+is (covering index of sql/007, numeric moments) and as it was, printing both plans and the load
+average. The scratch database is dropped.
 
     python benchmarks/bench_ab_analyze.py [--rows 1000000] [--repeat 7]
 """
@@ -25,7 +27,19 @@ import psycopg
 from psycopg import conninfo, sql
 
 from llmops.ab import ABTestManager, analyze
+from llmops.ab.analysis import _PLANNER_SQL, _RESULTS_SQL
 from llmops.store import PostgresStore
+
+# The results statement as it was before sql/007 and numeric aggregation: estimated_cost
+# converted to float8 on every row, planned with the server's defaults (random_page_cost 4: the
+# planner keeps the seq scan and hash aggregate it used before; the printed plan shows it).
+# Timed in the same run to give the change's ratio.
+_BEFORE_SQL = _RESULTS_SQL.replace(
+    "avg(estimated_cost)::float8 AS cost_mean", "avg(estimated_cost::float8) AS cost_mean"
+).replace(
+    "var_pop(estimated_cost)::float8 AS cost_var", "var_pop(estimated_cost::float8) AS cost_var"
+)
+assert _BEFORE_SQL.count("::float8) AS cost_") == 2
 
 
 def _with_dbname(url: str, dbname: str) -> str:
@@ -52,8 +66,8 @@ def _copy_results(store: PostgresStore, test_id: uuid.UUID, rows: int, seed: int
         # of sql/003 links them to the test while the results are copied
         with cur.copy("COPY ab_result_quality (result_id, score) FROM STDIN") as copy:
             buf = io.StringIO()
-            for i in np.flatnonzero(scored):
-                buf.write(f"{ids[i]}\t{quality[i]:.3f}\n")
+            for k in np.flatnonzero(scored):
+                buf.write(f"{ids[k]}\t{quality[k]:.3f}\n")
             copy.write(buf.getvalue())
         with cur.copy(
             "COPY ab_test_results (id, test_id, variant_id, content_hash, input_tokens, "
@@ -77,6 +91,39 @@ def _copy_results(store: PostgresStore, test_id: uuid.UUID, rows: int, seed: int
         conn.execute("VACUUM (ANALYZE) ab_test_results")
         conn.execute("VACUUM (ANALYZE) ab_result_quality")
     return elapsed
+
+
+def _loadavg() -> str:
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def _timed(
+    store: PostgresStore, statements: list[str], params: dict[str, object], n: int
+) -> list[float]:
+    """Wall times of running ``statements`` in one transaction, ``n`` times."""
+    times = []
+    with store.connection() as conn:
+        for _ in range(n):
+            t0 = time.perf_counter()
+            with conn.transaction():
+                for stmt in statements:
+                    conn.execute(stmt, params).fetchall()
+            times.append(time.perf_counter() - t0)
+    return times
+
+
+def _plan(store: PostgresStore, statements: list[str], params: dict[str, object]) -> str:
+    """The scan and aggregate nodes of the last statement's plan, after the others ran."""
+    with store.connection() as conn, conn.transaction():
+        for stmt in statements[:-1]:
+            conn.execute(stmt, params)
+        lines = [
+            str(r[0]).strip().removeprefix("->  ")
+            for r in conn.execute("EXPLAIN " + statements[-1], params).fetchall()
+        ]
+    keep = [ln.split("  (")[0] for ln in lines if "Scan" in ln or "Aggregate" in ln]
+    return "; ".join(k for k in keep if not k.startswith("CTE Scan"))
 
 
 def main() -> int:
@@ -122,6 +169,7 @@ def main() -> int:
             load_s = _copy_results(store, test.id, args.rows)
             print(f"loaded {args.rows:,} results (and scores for 10 %) with COPY in {load_s:.1f} s")
 
+            load_before = _loadavg()
             analyze(store, test.id)  # warm the cache, as a repeated report would
             times = []
             for _ in range(args.repeat):
@@ -143,6 +191,16 @@ def main() -> int:
                     ).fetchall()
                     floor.append(time.perf_counter() - t0)
             floor_median = statistics.median(floor)
+
+            # the results statement alone, now and as it was before (same run, same rows)
+            params: dict[str, object] = {"test_id": test.id}
+            now_plan = _plan(store, [_PLANNER_SQL, _RESULTS_SQL], params)
+            before_plan = _plan(store, [_BEFORE_SQL], params)
+            _timed(store, [_BEFORE_SQL], params, 1)
+            now_s = statistics.median(
+                _timed(store, [_PLANNER_SQL, _RESULTS_SQL], params, args.repeat)
+            )
+            before_s = statistics.median(_timed(store, [_BEFORE_SQL], params, args.repeat))
 
             t0 = time.perf_counter()
             with store.connection() as conn:
@@ -168,10 +226,17 @@ def main() -> int:
                 f"{fetch_s * 1000:.0f} ms -> SQL aggregation is {fetch_s / median:.1f}x faster"
             )
             print(
+                f"results statement: median {now_s * 1000:.0f} ms [{now_plan}]; before sql/007 and "
+                f"numeric aggregation: median {before_s * 1000:.0f} ms [{before_plan}] "
+                f"-> {before_s / now_s:.2f}x"
+            )
+            print(
                 f"recommendation: {report.recommendation.status} ({report.recommendation.reason})"
             )
-        load = os.getloadavg()[0]
-        print(f"1-minute load average during the run: {load:.1f} on {os.cpu_count()} CPUs")
+            print(
+                f"load average (1/5/15 min) on {os.cpu_count()} CPUs: {load_before} before the "
+                f"timings, {_loadavg()} after"
+            )
     finally:
         with psycopg.connect(args.server_url, autocommit=True) as admin:
             admin.execute(
