@@ -191,8 +191,9 @@ def test_restore_refuses_a_tampered_backup(store: PostgresStore, target: str) ->
             )
         else:
             conn.execute(
-                "UPDATE llm_backups SET hash = overlay(hash placing 'f' from 7 for 1) "
-                "WHERE id = %s AND substr(hash, 7, 1) <> 'f'",
+                "UPDATE llm_backups SET hash = overlay(hash placing "
+                "CASE substr(hash, 7, 1) WHEN 'f' THEN '0' ELSE 'f' END from 7 for 1) "
+                "WHERE id = %s",
                 (backup.id,),
             )
     assert not manager.verify(backup.id).ok
