@@ -22,6 +22,7 @@ from llmops.errors import (
     ProviderError,
     ProviderTimeout,
     ProviderUnavailable,
+    QuotaExhausted,
     RateLimited,
 )
 from llmops.providers import (
@@ -197,6 +198,15 @@ def test_429_is_rate_limited_with_retry_after(
     assert isinstance(error, RateLimited)
     assert error.retry_after == expected and error.status_code == 429
     assert len(server.requests) == 1, "the SDK must not retry on its own"
+
+
+def test_429_insufficient_quota_is_quota_exhausted(server: OpenAIServer, call: Call) -> None:
+    """429 with code insufficient_quota -> QuotaExhausted: not retried on the same target."""
+    server.enqueue(srv.rate_limited(retry_after="1", code="insufficient_quota"))
+    error = _fails(call, _provider(server))
+    assert isinstance(error, QuotaExhausted) and isinstance(error, RateLimited)
+    assert error.kind == "quota_exhausted" and error.status_code == 429
+    assert not error.retry_same_target and error.try_next_target
 
 
 def test_429_retry_after_http_date(server: OpenAIServer, call: Call) -> None:

@@ -34,6 +34,7 @@ from llmops import (
     PostgresStore,
     ProviderTimeout,
     ProviderUnavailable,
+    QuotaExhausted,
     RateLimited,
 )
 from llmops.breaker import BreakerTransition
@@ -114,6 +115,15 @@ def test_retry_after_over_the_cap_moves_to_the_fallback_at_once() -> None:
     c = router(config(("backup", "gpt-4o")), p, clock, max_retry_after=10).complete(MESSAGES)
     assert (c.text, c.model, c.fallback_used) == ("from backup", "gpt-4o", True)
     assert clock.sleeps == []
+
+
+def test_quota_exhausted_moves_to_the_fallback_without_retrying() -> None:
+    """A spent quota is not a rate limit: one attempt, no wait, next target."""
+    clock = FakeClock()
+    p = fakes(clock, primary=[QuotaExhausted("insufficient_quota")], backup=["from backup"])
+    c = router(config(("backup", "gpt-4o")), p, clock).complete(MESSAGES)
+    assert (c.text, c.fallback_used, p["primary"].calls) == ("from backup", True, 1)
+    assert c.attempts[0].error_kind == "quota_exhausted" and clock.sleeps == []
 
 
 def test_exhausted_primary_falls_over_with_the_fallbacks_usage_and_cost() -> None:

@@ -31,6 +31,7 @@ from llmops.errors import (
     ProviderError,
     ProviderTimeout,
     ProviderUnavailable,
+    QuotaExhausted,
     RateLimited,
     StoreError,
 )
@@ -108,6 +109,7 @@ __all__ = [
     "ProviderError",
     "ProviderTimeout",
     "ProviderUnavailable",
+    "QuotaExhausted",
     "RateLimited",
     "RetentionPolicy",
     "RetentionReport",

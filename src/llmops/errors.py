@@ -12,6 +12,7 @@ Every exception llmops raises on purpose derives from :class:`LLMOpsError`::
     ├── IntegrityError                       a backup's hash or size does not match its data
     ├── ProviderError                        one attempt against one provider failed
     │   ├── RateLimited                      429 / quota; carries ``retry_after`` seconds
+    │   │   └── QuotaExhausted               the account's quota is spent: waiting will not help
     │   ├── ProviderTimeout                  no (complete) answer within the attempt timeout
     │   ├── ProviderUnavailable              5xx, connection refused or reset
     │   ├── AuthenticationFailed             401 / 403
@@ -58,6 +59,7 @@ __all__ = [
     "ProviderError",
     "ProviderTimeout",
     "ProviderUnavailable",
+    "QuotaExhausted",
     "RateLimited",
     "StoreError",
 ]
@@ -146,6 +148,19 @@ class RateLimited(ProviderError):
     ) -> None:
         super().__init__(message, provider=provider, model=model, status_code=status_code)
         self.retry_after = retry_after
+
+
+class QuotaExhausted(RateLimited):
+    """A 429 that says the account's quota or credit is spent (OpenAI ``insufficient_quota``).
+
+    Unlike a rate limit it does not pass in seconds, so the router does not retry the same
+    target; it moves on to the next one at once.
+    """
+
+    kind = "quota_exhausted"
+    retry_same_target = False
+    try_next_target = True
+    counts_for_breaker = True
 
 
 class ProviderTimeout(ProviderError):

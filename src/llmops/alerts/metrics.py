@@ -77,7 +77,7 @@ METRIC_SOURCES: dict[str, _Source] = {
     "rate_limited": _Source(
         "llm_fallback_logs",
         "1",
-        f"{_ATTEMPT_FAILED} AND (a->>'errorKind' = 'rate_limited' OR a->>'statusCode' = '429')",
+        f"{_ATTEMPT_FAILED} AND (a->>'errorKind' IN ('rate_limited', 'quota_exhausted') OR a->>'statusCode' = '429')",
         attempts=True,
     ),
 }

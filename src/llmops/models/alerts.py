@@ -102,7 +102,7 @@ METRICS: dict[str, MetricInfo] = {
         "circuit breaker transitions to open", frozenset({"count"}), "count"
     ),
     "rate_limited": MetricInfo(
-        "rate-limited attempts (errorKind rate_limited or HTTP 429), retried ones included",
+        "rate-limited attempts (errorKind rate_limited / quota_exhausted or HTTP 429), retried ones included",
         frozenset({"count"}),
         "count",
     ),

@@ -28,6 +28,7 @@ from llmops.errors import (
     ProviderError,
     ProviderTimeout,
     ProviderUnavailable,
+    QuotaExhausted,
 )
 from llmops.providers._errors import error_for_status, parse_retry_after, redact
 from llmops.providers.base import COMMON_PARAMS, CompletionRequest, ProviderResponse
@@ -40,6 +41,8 @@ __all__ = ["OpenAIProvider"]
 
 _CONTEXT_CODES = frozenset({"context_length_exceeded"})
 _POLICY_CODES = frozenset({"content_policy_violation", "content_filter"})
+_QUOTA_CODES = frozenset({"insufficient_quota"})
+"""429 codes that mean the quota or credit is spent, not a momentary rate limit."""
 _FINISHED_WITHOUT_TEXT = frozenset({"length", "tool_calls", "function_call"})
 """Finish reasons that explain an empty ``content`` (so it is an answer, not a malformed one)."""
 
@@ -292,6 +295,8 @@ class OpenAIProvider:
             return ContentFiltered(
                 message, reason=code, provider=self.name, model=model, status_code=status
             )
+        if status == 429 and code in _QUOTA_CODES:
+            return QuotaExhausted(message, provider=self.name, model=model, status_code=status)
         retry_after = parse_retry_after(exc.response.headers) if status == 429 else None
         return error_for_status(
             status, message, provider=self.name, model=model, retry_after=retry_after
