@@ -43,11 +43,7 @@ def print_report(r: DemoResult, out: TextIO) -> None:
         stream=out,
     )
     print("\nCircuit breaker transitions (simulated minute)", file=out)
-    print_table(
-        ["minute", "target", "from", "to"],
-        [[f"{t:5.1f}", f"{p}/{m}", a, b] for t, p, m, a, b in r.transitions],
-        stream=out,
-    )
+    print_table(["minute", "target", "transition"], _breaker_rows(r), stream=out)
     print("\nConfiguration", file=out)
     print_table(["minute", "event"], [[f"{t:5.1f}", e] for t, e in r.config_events], stream=out)
     _print_ab(r, out)
@@ -76,6 +72,36 @@ def print_report(r: DemoResult, out: TextIO) -> None:
         ],
         stream=out,
     )
+
+
+def _breaker_rows(r: DemoResult) -> list[list[str]]:
+    """One row per transition, except that failed probes (open -> half_open -> open) of one
+    target are folded into a single row with their count."""
+    rows: list[list[str]] = []
+    i, transitions = 0, r.transitions
+    while i < len(transitions):
+        t, p, m, a, b = transitions[i]
+        j = i
+        while (
+            j + 1 < len(transitions)
+            and transitions[j][1:] == (p, m, "open", "half_open")
+            and transitions[j + 1][1:] == (p, m, "half_open", "open")
+        ):
+            j += 2
+        if j > i:
+            probes = (j - i) // 2
+            rows.append(
+                [
+                    f"{t:5.1f}-{transitions[j - 1][0]:.1f}",
+                    f"{p}/{m}",
+                    f"{probes} probe(s) failed, re-opened",
+                ]
+            )
+            i = j
+            continue
+        rows.append([f"{t:5.1f}", f"{p}/{m}", f"{a} -> {b}"])
+        i += 1
+    return rows
 
 
 def _print_ab(r: DemoResult, out: TextIO) -> None:
