@@ -148,3 +148,26 @@ def test_demo_refuses_too_few_calls(fresh_database_url: str) -> None:
     result = _demo("--database-url", fresh_database_url, "demo", "--calls", "5")
     assert result.returncode == 2
     assert result.stderr.strip().startswith("llmops: error: calls:")
+
+
+def test_report_folds_failed_probes_into_one_row() -> None:
+    """open -> half_open -> open cycles of one target become one row with their count."""
+    from llmops.demo.report import _breaker_rows
+    from llmops.demo.runner import DemoResult
+
+    r = DemoResult("local", 100, 1, 20.0)
+    r.transitions = [
+        (1.0, "a", "m", "closed", "open"),
+        (1.5, "a", "m", "open", "half_open"),
+        (1.5, "a", "m", "half_open", "open"),
+        (2.0, "a", "m", "open", "half_open"),
+        (2.1, "a", "m", "half_open", "open"),
+        (2.6, "a", "m", "open", "half_open"),
+        (2.6, "a", "m", "half_open", "closed"),
+    ]
+    assert [row[2] for row in _breaker_rows(r)] == [
+        "closed -> open",
+        "2 probe(s) failed, re-opened",
+        "open -> half_open",
+        "half_open -> closed",
+    ]
