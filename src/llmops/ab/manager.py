@@ -13,7 +13,6 @@ Rules it enforces beyond the model's validation:
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Mapping
 from decimal import Decimal
@@ -27,6 +26,7 @@ from llmops.errors import ConfigError, NotFound
 from llmops.models import ABTest
 from llmops.models.ab import QualityScore
 from llmops.store import PostgresStore
+from llmops.store.repositories import environment_lock_key
 
 __all__ = ["ABTestManager"]
 
@@ -45,11 +45,6 @@ RETURNING test_id IS NOT NULL
 """
 
 
-def _lock_key(environment: str) -> int:
-    digest = hashlib.sha256(f"llmops.ab_tests.{environment}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
-
-
 class ABTestManager:
     """The A/B tests of a store (all environments; pass ``environment`` to narrow lookups)."""
 
@@ -65,7 +60,10 @@ class ABTestManager:
             else ABTest.model_validate(dict(definition))
         )
         with self.store.transaction() as conn:
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key(test.environment),))
+            conn.execute(
+                "SELECT pg_advisory_xact_lock(%s)",
+                (environment_lock_key("ab_tests", test.environment),),
+            )
             if self.store.ab_tests.find_by_name(test.name, test.environment, conn=conn):
                 raise ConfigError(
                     f"name: an A/B test named {test.name!r} already exists in "

@@ -38,6 +38,7 @@ __all__ = [
     "RestoreLogRepository",
     "SettingsRepository",
     "UsageLogRepository",
+    "environment_lock_key",
 ]
 
 CONFIG_CHANNEL = "llmops_fallback_config"
