@@ -110,14 +110,18 @@ def print_table(
 
 
 def format_validation_error(exc: ValidationError) -> str:
-    """One line per problem, each naming the field: ``field.path: message``."""
+    """One line per problem, each naming the field: ``field.path: message``.
+
+    Model-level checks (several fields at once) have no location; their messages start with
+    the field they are about (``variants: weights add up to 110, ...``), so they stand alone.
+    """
     parts = []
     for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in err["loc"]) or exc.title
+        loc = ".".join(str(p) for p in err["loc"])
         msg = err["msg"]
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
-        parts.append(f"{loc}: {msg}")
+        parts.append(f"{loc}: {msg}" if loc else msg)
     return "; ".join(parts)
 
 
