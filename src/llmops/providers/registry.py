@@ -4,10 +4,10 @@ Validation (:mod:`llmops.validation`) asks the registry before a config is store
 that names an adapter nobody has, or passes it a parameter it ignores, is refused at apply time
 instead of at the first call.
 
-The built-in names (``openai``, ``google``) map to their adapter classes by dotted path. The
-adapter module is imported only when its parameters are asked for; adapter modules import
-their SDK lazily, so consulting the registry never needs the ``openai`` or ``gemini`` extra.
-When an adapter module is absent, the registry falls back to the parameter set recorded here.
+The built-in names (``openai``, ``google``) take their parameters from the adapter classes
+themselves (``ACCEPTED_PARAMS``): adapter modules import their SDK lazily, so consulting the
+registry never needs the ``openai`` or ``gemini`` extra. A spec naming an adapter by dotted
+path is resolved when first asked for; when that module is absent, its recorded set is used.
 
 Applications that bring their own adapter register it once at start-up::
 
@@ -32,7 +32,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from llmops.errors import ConfigError
-from llmops.providers.base import COMMON_PARAMS
+from llmops.providers.gemini import GeminiProvider
+from llmops.providers.openai import OpenAIProvider
 
 __all__ = [
     "BUILTIN_PROVIDERS",
@@ -62,25 +63,13 @@ class ProviderSpec:
 
 BUILTIN_PROVIDERS: tuple[ProviderSpec, ...] = (
     ProviderSpec(
-        "openai",
-        COMMON_PARAMS
-        | {
-            "max_completion_tokens",
-            "logit_bias",
-            "user",
-            "response_format",
-            "reasoning_effort",
-            "service_tier",
-        },
-        adapter="llmops.providers.openai:OpenAIProvider",
+        "openai", OpenAIProvider.ACCEPTED_PARAMS, adapter="llmops.providers.openai:OpenAIProvider"
     ),
     ProviderSpec(
-        "google",
-        COMMON_PARAMS | {"top_k", "response_mime_type"},
-        adapter="llmops.providers.gemini:GeminiProvider",
+        "google", GeminiProvider.ACCEPTED_PARAMS, adapter="llmops.providers.gemini:GeminiProvider"
     ),
 )
-"""The adapters llmops ships, with the parameters they accept if their module is absent."""
+"""The adapters llmops ships; their parameters are the adapter classes' own ``ACCEPTED_PARAMS``."""
 
 
 class ProviderRegistry:
