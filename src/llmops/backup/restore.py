@@ -27,7 +27,6 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from pydantic import JsonValue
 
 from llmops.backup.plan import (
     RESTORABLE_SECTIONS,
@@ -45,6 +44,7 @@ from llmops.configs.audit import (
     AuditRepository,
     ConfigAuditEntry,
     default_actor,
+    snapshot,
 )
 from llmops.configs.diff import FieldChange, diff_configs, diff_settings
 from llmops.errors import ConfigError, StoreError
@@ -174,11 +174,11 @@ def _audit(conn: Conn, store: PostgresStore, name: str, plan: SectionPlan[Any], 
         )
 
     for row in plan.deletes:
-        record(row, "delete", AuditDetails(before=_snapshot(row)))
+        record(row, "delete", AuditDetails(before=snapshot(row)))
     for row, fields in plan.writes():
         before = plan.current.get(row.id)
         if fields is None or before is None:
-            record(row, "create", AuditDetails(after=_snapshot(row), changes=_diff(None, row)))
+            record(row, "create", AuditDetails(after=snapshot(row), changes=_diff(None, row)))
             continue
         action: AuditAction = "update"
         if fields == ["is_active"]:
@@ -186,17 +186,8 @@ def _audit(conn: Conn, store: PostgresStore, name: str, plan: SectionPlan[Any], 
         record(
             row,
             action,
-            AuditDetails(
-                before=_snapshot(before), after=_snapshot(row), changes=_diff(before, row)
-            ),
+            AuditDetails(before=snapshot(before), after=snapshot(row), changes=_diff(before, row)),
         )
-
-
-def _snapshot(row: Any) -> dict[str, JsonValue]:
-    dumped: dict[str, JsonValue] = row.model_dump(
-        mode="json", exclude={"created_at", "updated_at"}, exclude_none=True
-    )
-    return dumped
 
 
 def _plan(

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import Field, JsonValue
+from pydantic import BaseModel, Field, JsonValue
 
 from llmops.configs.diff import FieldChange
 from llmops.models.common import Document, Environment, Row
@@ -22,6 +22,7 @@ __all__ = [
     "AuditRepository",
     "ConfigAuditEntry",
     "default_actor",
+    "snapshot",
 ]
 
 ACTOR_ENV = "LLMOPS_ACTOR"
@@ -29,6 +30,14 @@ ACTOR_ENV = "LLMOPS_ACTOR"
 AuditKind = Literal["fallback_config", "llm_settings"]
 AuditAction = Literal["create", "update", "activate", "deactivate", "delete"]
 Actor = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+def snapshot(row: BaseModel) -> dict[str, JsonValue]:
+    """A row as the audit trail keeps it: JSON values, no timestamps, no unset fields."""
+    dumped: dict[str, JsonValue] = row.model_dump(
+        mode="json", exclude={"created_at", "updated_at"}, exclude_none=True
+    )
+    return dumped
 
 
 def default_actor() -> str:

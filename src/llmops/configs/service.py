@@ -14,7 +14,13 @@ from dataclasses import dataclass, field
 from typing import Literal
 from uuid import UUID
 
-from llmops.configs.audit import AuditDetails, AuditRepository, ConfigAuditEntry, default_actor
+from llmops.configs.audit import (
+    AuditDetails,
+    AuditRepository,
+    ConfigAuditEntry,
+    default_actor,
+    snapshot,
+)
 from llmops.configs.diff import FieldChange, diff_configs
 from llmops.errors import ConfigError, NotFound
 from llmops.models import FallbackConfig
@@ -48,10 +54,6 @@ class ApplyResult:
     outcome: ApplyOutcome
     changes: tuple[FieldChange, ...] = field(default=())
     activated: bool = False
-
-
-def _snapshot(config: FallbackConfig) -> dict[str, object]:
-    return config.model_dump(mode="json", exclude={"created_at", "updated_at"}, exclude_none=True)
 
 
 class ConfigService:
@@ -134,7 +136,7 @@ class ConfigService:
             if existing is None:
                 stored = repo.insert(config.model_copy(update={"is_active": False}), conn=c)
                 changes = diff_configs(None, stored)
-                self._record(c, stored, "create", who, AuditDetails(after=_snapshot(stored)))
+                self._record(c, stored, "create", who, AuditDetails(after=snapshot(stored)))
                 outcome: ApplyOutcome = "created"
             else:
                 if (
@@ -162,7 +164,7 @@ class ConfigService:
                         conn=c,
                     )
                     details = AuditDetails(
-                        before=_snapshot(existing), after=_snapshot(stored), changes=changes
+                        before=snapshot(existing), after=snapshot(stored), changes=changes
                     )
                     self._record(c, stored, "update", who, details)
                     outcome = "updated"
@@ -192,7 +194,7 @@ class ConfigService:
                 raise NotFound(f"fallback config {id} does not exist")
             self.store.fallback_configs.delete_inactive(id, conn=c)
             self._record(
-                c, rows[0], "delete", actor or self.actor, AuditDetails(before=_snapshot(rows[0]))
+                c, rows[0], "delete", actor or self.actor, AuditDetails(before=snapshot(rows[0]))
             )
             return rows[0]
 

@@ -12,7 +12,13 @@ from dataclasses import dataclass, field
 from typing import Literal
 from uuid import UUID
 
-from llmops.configs.audit import AuditDetails, AuditRepository, ConfigAuditEntry, default_actor
+from llmops.configs.audit import (
+    AuditDetails,
+    AuditRepository,
+    ConfigAuditEntry,
+    default_actor,
+    snapshot,
+)
 from llmops.configs.diff import FieldChange, diff_settings
 from llmops.errors import ConfigError, NotFound
 from llmops.models import LLMSettings
@@ -31,10 +37,6 @@ class SettingsApplyResult:
     settings: LLMSettings
     outcome: Literal["created", "updated", "unchanged"]
     changes: tuple[FieldChange, ...] = field(default=())
-
-
-def _snapshot(settings: LLMSettings) -> dict[str, object]:
-    return settings.model_dump(mode="json", exclude={"created_at", "updated_at"}, exclude_none=True)
 
 
 class SettingsService:
@@ -116,8 +118,8 @@ class SettingsService:
                 stored = self.store.settings.upsert(item.model_copy(update={"id": None}), conn=c)
                 action: Literal["create", "update"] = "update" if before else "create"
                 details = AuditDetails(
-                    before=_snapshot(before) if before else None,
-                    after=_snapshot(stored),
+                    before=snapshot(before) if before else None,
+                    after=snapshot(stored),
                     changes=changes if before else [],
                 )
                 self._record(c, stored, action, who, details)
@@ -133,7 +135,7 @@ class SettingsService:
                 raise NotFound(f"llm_settings {id} does not exist")
             self.store.settings.delete(id, conn=c)
             self._record(
-                c, rows[0], "delete", actor or self.actor, AuditDetails(before=_snapshot(rows[0]))
+                c, rows[0], "delete", actor or self.actor, AuditDetails(before=snapshot(rows[0]))
             )
             return rows[0]
 
