@@ -20,6 +20,8 @@ from llmops.errors import (
     ContextWindowExceeded,
     MalformedResponse,
     ProviderError,
+    ProviderTimeout,
+    ProviderUnavailable,
     RateLimited,
 )
 from llmops.providers._errors import error_for_status, parse_duration, parse_retry_after, redact
@@ -34,6 +36,7 @@ __all__ = [
     "parse_answer",
     "resolve_api_key",
     "split_messages",
+    "transport_error",
 ]
 
 PARAM_NAMES: Mapping[str, str] = {
@@ -272,3 +275,24 @@ def _text_of(content: object) -> str | None:
 
 def _count(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def transport_error(
+    exc: BaseException,
+    timeouts: tuple[type[BaseException], ...],
+    failures: tuple[type[BaseException], ...],
+    *,
+    provider: str,
+    model: str,
+) -> ProviderError | None:
+    """The error kind of a transport failure (no HTTP answer at all), or None if ``exc`` is not
+    one: an instance of ``timeouts`` is a timeout, of ``failures`` a connection failure."""
+    if isinstance(exc, timeouts):
+        return ProviderTimeout(
+            "no answer within the attempt timeout", provider=provider, model=model
+        )
+    if isinstance(exc, failures):
+        return ProviderUnavailable(
+            f"connection failed: {type(exc).__name__}", provider=provider, model=model
+        )
+    return None

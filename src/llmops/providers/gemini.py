@@ -23,8 +23,6 @@ from llmops.errors import (
     ConfigError,
     MalformedResponse,
     ProviderError,
-    ProviderTimeout,
-    ProviderUnavailable,
 )
 from llmops.providers import _gemini_common as common
 from llmops.providers._errors import redact
@@ -199,14 +197,11 @@ class GeminiProvider:
                 model=model,
                 secrets=(self._api_key,),
             )
-        if isinstance(exc, self._timeouts):
-            return ProviderTimeout(
-                "no answer within the attempt timeout", provider=self.name, model=model
-            )
-        if isinstance(exc, self._failures):
-            return ProviderUnavailable(
-                f"connection failed: {type(exc).__name__}", provider=self.name, model=model
-            )
+        transport = common.transport_error(
+            exc, self._timeouts, self._failures, provider=self.name, model=model
+        )
+        if transport is not None:
+            return transport
         if isinstance(
             exc, (json.JSONDecodeError, errors.UnknownApiResponseError, pydantic.ValidationError)
         ):

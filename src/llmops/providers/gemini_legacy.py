@@ -32,8 +32,6 @@ from llmops.errors import (
     ConfigError,
     MalformedResponse,
     ProviderError,
-    ProviderTimeout,
-    ProviderUnavailable,
 )
 from llmops.providers import _gemini_common as common
 from llmops.providers._errors import redact
@@ -186,14 +184,11 @@ class GeminiLegacyProvider:
                 model=model,
                 secrets=(self._api_key,),
             )
-        if isinstance(exc, self._timeouts):
-            return ProviderTimeout(
-                "no answer within the attempt timeout", provider=self.name, model=model
-            )
-        if isinstance(exc, self._failures):
-            return ProviderUnavailable(
-                f"connection failed: {type(exc).__name__}", provider=self.name, model=model
-            )
+        transport = common.transport_error(
+            exc, self._timeouts, self._failures, provider=self.name, model=model
+        )
+        if transport is not None:
+            return transport
         if isinstance(exc, sdk.ParseError):
             return MalformedResponse(
                 "unparseable answer", provider=self.name, model=model, status_code=200
