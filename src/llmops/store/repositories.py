@@ -139,14 +139,6 @@ class ABTestRepository(Table[ABTest]):
     model = ABTest
     json_columns = frozenset({"variants", "traffic_split", "metrics"})
 
-    def list_active(
-        self, environment: str | None = None, *, conn: Conn | None = None
-    ) -> list[ABTest]:
-        where: dict[str, Any] = {"is_active": True}
-        if environment is not None:
-            where["environment"] = environment
-        return self.select(where, conn=conn)
-
     def find_by_name(
         self, name: str, environment: str | None = None, *, conn: Conn | None = None
     ) -> list[ABTest]:
@@ -196,12 +188,6 @@ class AlertEventRepository(Table[AlertEvent]):
     model = AlertEvent
     json_columns = frozenset({"details"})
     server_defaults = frozenset({"id"})
-
-    def list_recent(
-        self, status: str | None = None, *, limit: int = 100, conn: Conn | None = None
-    ) -> list[AlertEvent]:
-        where = {"status": status} if status else None
-        return self.select(where, order_by=(("triggered_at", "DESC"),), limit=limit, conn=conn)
 
 
 class SettingsRepository(Table[LLMSettings]):
