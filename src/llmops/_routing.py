@@ -367,16 +367,17 @@ class CallPlan:
         self._record(target, "error", kind, latency=seconds, message=type(exc).__name__)
         self._final_error = exc
         self._done = True
-        self._submit(exc)
+        self._submit(exc, None)
 
     def finish(self) -> Completion:
         """The Completion; raises the call's error when no target served."""
         response, served = self._response, self._served
         if response is None or served is None:
             error = self._error()
-            self._submit(error)
+            self._submit(error, None)
             raise error
-        self._submit(None)
+        cost = self._cost()
+        self._submit(None, cost)
         in_tok, out_tok = response.input_tokens, response.output_tokens
         total = None if in_tok is None and out_tok is None else (in_tok or 0) + (out_tok or 0)
         return Completion(
@@ -384,7 +385,7 @@ class CallPlan:
             provider=served.provider_name,
             model=served.model,
             usage=Usage(in_tok, out_tok, total),
-            cost_usd=self._cost(),
+            cost_usd=cost,
             latency_ms=(self._core.clock() - self._started) * 1000.0,
             attempts=tuple(self.attempts),
             fallback_used=served is not self._targets[0],
@@ -461,7 +462,7 @@ class CallPlan:
             err = CircuitOpen(first.provider, first.model, self._targets[0].breaker.retry_in())
         return AllProvidersFailed(self.attempts, err)
 
-    def _submit(self, error: BaseException | None) -> None:
+    def _submit(self, error: BaseException | None, cost: Decimal | None) -> None:
         core = self._core
         writer = core.writer
         if writer is not None:
@@ -475,7 +476,7 @@ class CallPlan:
                     attempts=self.attempts,
                     response=self._response,
                     error=error,
-                    cost=self._cost(),
+                    cost=cost,
                     elapsed_ms=int((core.clock() - self._started) * 1000.0),
                     wall=self._wall,
                     session_id=self._session_id,
