@@ -26,7 +26,11 @@ from tests._routerkit import MESSAGES, config
 
 
 class TcpProxy:
-    """127.0.0.1 proxy to PostgreSQL that the test can cut (drop everything) and restore."""
+    """127.0.0.1 proxy to PostgreSQL that the test can cut (drop everything) and restore.
+
+    The server may listen on TCP or, like the embedded one, on a Unix socket in the directory
+    ``target_host`` names.
+    """
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
@@ -48,7 +52,7 @@ class TcpProxy:
                 client.close()
                 continue
             try:
-                upstream = socket.create_connection(self.target, timeout=5)
+                upstream = self._connect_upstream()
             except OSError:
                 client.close()
                 continue
@@ -56,6 +60,15 @@ class TcpProxy:
                 self.conns += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _connect_upstream(self) -> socket.socket:
+        host, port = self.target
+        if not host.startswith("/"):
+            return socket.create_connection(self.target, timeout=5)
+        upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        upstream.settimeout(5)
+        upstream.connect(f"{host}/.s.PGSQL.{port}")
+        return upstream
 
     @staticmethod
     def _pipe(src: socket.socket, dst: socket.socket) -> None:
